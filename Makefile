@@ -1,0 +1,53 @@
+# hermes-dash — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HERMES_VENV := .venv-hermes
+HERMES_PY := $(HERMES_VENV)/bin/python
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.DEFAULT_GOAL := help
+.PHONY: help venv hermes-venv system-deps test test-fast test-hermes bench readme check-generated clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.stamp ## create .venv with hermes-dash and its test tools (re-run when pyproject changes)
+
+$(HERMES_VENV)/.stamp: pyproject.toml
+	@test -x $(HERMES_PY) || $(PYTHON) -m venv $(HERMES_VENV)
+	$(HERMES_PY) -m pip install $(PIP_QUIET) -e '.[hermes]' pytest==9.2.0
+	@touch $@
+
+hermes-venv: $(HERMES_VENV)/.stamp ## create .venv-hermes: the real hermes-agent 0.19.0 with this plugin installed
+
+system-deps: ## install promtool/prometheus/alertmanager (Debian/Ubuntu, as root) when missing
+	@bash scripts/system-deps.sh
+
+test: venv hermes-venv system-deps ## install what is missing, then run every test
+	$(PY) -m pytest -q tests
+	$(HERMES_PY) -m pytest -q tests_hermes
+
+test-fast: venv ## the tests that need neither the real agent nor the Debian tools
+	$(PY) -m pytest -q tests -m 'not slow'
+
+test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
+	$(HERMES_PY) -m pytest -q tests_hermes
+
+bench: venv hermes-venv ## run the benchmarks under bench/ and print medians
+	$(PY) bench/bench_instrumentation.py
+
+readme: venv ## regenerate the generated parts of README.md (the metric table)
+	$(PY) -m hermes_dash.cli readme --write README.md
+
+check-generated: venv ## fail when a committed generated file is stale
+	$(PY) -m hermes_dash.cli readme --check README.md
+
+clean: ## remove virtualenvs and caches
+	rm -rf $(VENV) $(HERMES_VENV) .pytest_cache .hypothesis build *.egg-info

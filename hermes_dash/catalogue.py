@@ -1,0 +1,214 @@
+"""The metric catalogue: every metric, label and recording-rule name of hermes-dash, written once.
+
+    from hermes_dash import catalogue as C
+    C.TOOL_CALLS.name              # 'hermes_tool_call_total'
+    C.TOOL_CALLS.labels            # ('tool_name', 'status')
+    C.LABEL_VALUES['status']       # ('success', 'error', 'timeout', 'cancelled')
+
+Instrumentation, the Hermes plugin, dashboards, rules and tests import these objects; no other module
+spells a metric, label or recording-rule name as a string literal. This module holds names, types,
+help text, units, closed label-value sets and buckets only: it does not create prometheus_client
+objects (``hermes_dash.instrumentation`` does) and holds no thresholds (``hermes_dash.config`` does).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+COUNTER = "counter"
+GAUGE = "gauge"
+HISTOGRAM = "histogram"
+
+# ---------------------------------------------------------------------------------------------------------
+# Labels. A label either has a closed set of values known in advance (initialised at zero so rate() sees
+# the first increment) or is "open" (tool and model names chosen by an LLM or a user): open labels are
+# bounded at run time and overflow into OTHER.
+# ---------------------------------------------------------------------------------------------------------
+L_STATUS = "status"
+L_STEP_TYPE = "step_type"
+L_TOOL = "tool_name"
+L_MODEL = "model"
+L_PROVIDER = "provider"
+L_TOKEN_TYPE = "token_type"
+L_ERROR_TYPE = "error_type"
+L_OUTCOME = "outcome"
+L_HOOK = "hook"
+
+# Labels that Prometheus attaches at scrape time; a metric label of the same name would collide with them
+# (the seed's `instance` label on hermes_active_sessions did). Used by the tests and the lint.
+TARGET_LABELS = ("instance", "job")
+
+#: the value an open label takes once its bound of distinct values is reached
+OTHER = "other"
+#: the value used when Hermes does not say which model or provider served a call
+UNKNOWN = "unknown"
+
+# Turn (request) status: success = the turn produced a final answer; interrupted = the user or the
+# platform stopped it; error = the turn ended without an answer (API failure, iteration limit, ...).
+REQUEST_STATUSES = ("success", "error", "interrupted")
+# Tool call status. A cancelled call (asyncio cancellation, KeyboardInterrupt) is not a success;
+# a call refused by Hermes' policy (`blocked`) is not a success either.
+TOOL_STATUSES = ("success", "error", "timeout", "cancelled", "blocked")
+TOOL_FAILURE_STATUSES = tuple(s for s in TOOL_STATUSES if s != "success")
+# One Hermes API call is one reasoning step. `tool_use`: the model answered with tool calls; `answer`:
+# it answered with text (usually the final answer); `error`: the call failed and produced no answer.
+STEP_TYPES = ("tool_use", "answer", "error")
+TOKEN_TYPES = ("prompt", "completion")
+LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
+# Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn.
+SESSION_OUTCOMES = ("completed", "failed", "interrupted", "abandoned")
+
+#: closed value sets; a label absent from this mapping is open (bounded at run time)
+LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
+    L_STEP_TYPE: STEP_TYPES,
+    L_TOKEN_TYPE: TOKEN_TYPES,
+    L_ERROR_TYPE: LLM_ERROR_TYPES,
+    L_OUTCOME: SESSION_OUTCOMES,
+}
+#: the closed set of a label, per metric, where one label name serves two metrics (status)
+METRIC_LABEL_VALUES_OVERRIDE = {
+    ("hermes_request_duration_seconds", L_STATUS): REQUEST_STATUSES,
+    ("hermes_tool_call_total", L_STATUS): TOOL_STATUSES,
+}
+#: labels whose values come from outside (LLM, user, provider) and are bounded at run time
+OPEN_LABELS = (L_TOOL, L_MODEL, L_PROVIDER)
+#: the Hermes lifecycle hooks the plugin subscribes to (values of the `hook` label)
+HERMES_HOOKS = ("on_session_start", "pre_llm_call", "pre_api_request", "post_api_request",
+                "api_request_error", "post_tool_call", "on_session_end", "on_session_finalize",
+                "on_session_reset")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the catalogue.
+
+        m = Metric('hermes_x_total', COUNTER, 'Things done.', unit='', labels=('tool_name',))
+    """
+    name: str
+    type: str
+    help: str
+    unit: str = ""
+    labels: Tuple[str, ...] = ()
+    buckets: Optional[Tuple[float, ...]] = None
+    #: how a gauge is combined across processes in prometheus_client multiprocess mode
+    multiprocess_mode: str = ""
+    #: which of the five dimensions (and "meta" for the exporter itself) the metric serves
+    dimension: str = ""
+
+    def label_values(self, label: str) -> Optional[Tuple[str, ...]]:
+        """The closed set of values `label` takes on this metric, or None when it is open."""
+        return METRIC_LABEL_VALUES_OVERRIDE.get((self.name, label), LABEL_VALUES.get(label))
+
+    @property
+    def sample_names(self) -> Tuple[str, ...]:
+        """The series names this metric exposes (histograms: _bucket, _count, _sum)."""
+        if self.type == HISTOGRAM:
+            return (self.name + "_bucket", self.name + "_count", self.name + "_sum")
+        return (self.name,)
+
+    @property
+    def base_name(self) -> str:
+        """The name prometheus_client is given (it appends `_total` to counters itself)."""
+        return self.name[: -len("_total")] if self.type == COUNTER else self.name
+
+
+# Buckets. Turn latency reaches minutes (tool-heavy turns); the alert thresholds (P95 30 s, P99 120 s)
+# must be bucket boundaries so histogram_quantile() is exact there.
+REQUEST_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+STEP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+SESSION_STEP_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
+
+REQUEST_DURATION = Metric(
+    "hermes_request_duration_seconds", HISTOGRAM,
+    "Duration of one agent turn, from the user message to the final answer.",
+    unit="seconds", labels=(L_STATUS,), buckets=REQUEST_BUCKETS, dimension="latency")
+STEP_DURATION = Metric(
+    "hermes_step_duration_seconds", HISTOGRAM,
+    "Duration of one reasoning step (one LLM API call attempt), timed around the call itself.",
+    unit="seconds", labels=(L_MODEL, L_STEP_TYPE), buckets=STEP_BUCKETS, dimension="latency")
+TOOL_CALLS = Metric(
+    "hermes_tool_call_total", COUNTER,
+    "Tool calls by tool and status (success, error, timeout, cancelled, blocked).",
+    labels=(L_TOOL, L_STATUS), dimension="reliability")
+TOOL_DURATION = Metric(
+    "hermes_tool_duration_seconds", HISTOGRAM,
+    "Duration of one tool call, whatever its status.",
+    unit="seconds", labels=(L_TOOL,), buckets=TOOL_BUCKETS, dimension="latency")
+TOKENS = Metric(
+    "hermes_tokens_total", COUNTER,
+    "LLM tokens consumed, by model and type (prompt includes cached prompt tokens).",
+    unit="tokens", labels=(L_MODEL, L_TOKEN_TYPE), dimension="cost")
+ACTIVE_SESSIONS = Metric(
+    "hermes_active_sessions", GAUGE,
+    "Sessions with a turn in progress in this process.",
+    unit="sessions", multiprocess_mode="livesum", dimension="capacity")
+SESSION_STEPS = Metric(
+    "hermes_session_steps", HISTOGRAM,
+    "Reasoning steps (LLM calls) per finished session, over all its turns.",
+    unit="steps", buckets=SESSION_STEP_BUCKETS, dimension="business")
+COST = Metric(
+    "hermes_cost_usd_total", COUNTER,
+    "LLM API cost in US dollars, by model and provider.",
+    unit="usd", labels=(L_MODEL, L_PROVIDER), dimension="cost")
+LLM_ERRORS = Metric(
+    "hermes_llm_errors_total", COUNTER,
+    "Failed LLM API call attempts, by model and error type.",
+    labels=(L_MODEL, L_ERROR_TYPE), dimension="reliability")
+# --- beyond the seed: what the five dimensions need -----------------------------------------------------
+LLM_REQUESTS = Metric(
+    "hermes_llm_requests_total", COUNTER,
+    "LLM API call attempts, failed or not: the denominator of the LLM error rate.",
+    labels=(L_MODEL,), dimension="reliability")
+SESSIONS = Metric(
+    "hermes_sessions_total", COUNTER,
+    "Finished sessions by outcome (completed, failed, interrupted, abandoned).",
+    labels=(L_OUTCOME,), dimension="business")
+QUEUE_DEPTH = Metric(
+    "hermes_queue_depth", GAUGE,
+    "Messages waiting for an agent in this process.",
+    unit="messages", multiprocess_mode="livesum", dimension="capacity")
+UNPRICED_TOKENS = Metric(
+    "hermes_unpriced_tokens_total", COUNTER,
+    "Tokens of models with no known price: counted here instead of silently costing $0.",
+    unit="tokens", labels=(L_MODEL, L_TOKEN_TYPE), dimension="cost")
+LABEL_OVERFLOW = Metric(
+    "hermes_label_overflow_total", COUNTER,
+    "Label values folded into `other` because the label reached its bound of distinct values.",
+    labels=("label",), dimension="meta")
+HOOK_ERRORS = Metric(
+    "hermes_metrics_hook_errors_total", COUNTER,
+    "Exceptions caught inside hermes-dash hook callbacks (the agent carried on).",
+    labels=(L_HOOK,), dimension="meta")
+
+METRICS: Tuple[Metric, ...] = (
+    REQUEST_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
+    SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
+    LABEL_OVERFLOW, HOOK_ERRORS,
+)
+BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
+
+# the `label` label of hermes_label_overflow_total names an open label; `hook` names a Hermes hook
+LABEL_VALUES = dict(LABEL_VALUES, label=OPEN_LABELS, hook=HERMES_HOOKS)
+
+# ---------------------------------------------------------------------------------------------------------
+# Recording rules (level:metric:operations). The seed's three names are kept.
+# ---------------------------------------------------------------------------------------------------------
+RULE_TOOL_SUCCESS_RATE = "hermes:tool_success_rate:5m"
+RULE_REQUEST_P95 = "hermes:request_duration_p95:5m"
+RULE_COST_PER_HOUR = "hermes:cost_per_hour_usd"
+RECORDING_RULES: Tuple[str, ...] = (RULE_TOOL_SUCCESS_RATE, RULE_REQUEST_P95, RULE_COST_PER_HOUR)
+
+# ---------------------------------------------------------------------------------------------------------
+# Renames from the seed chapter, shown in the README.
+# ---------------------------------------------------------------------------------------------------------
+SEED_RENAMES = (
+    ("hermes_session_steps_total", SESSION_STEPS.name,
+     "a histogram, not a counter: only counters end in `_total`"),
+    ("hermes_tool_call_errors_total", TOOL_CALLS.name + '{status!="success"}',
+     "listed in the seed's table but never defined; failures are a status of the tool-call counter"),
+    ("hermes_active_sessions{instance=...}", ACTIVE_SESSIONS.name,
+     "the `instance` label collided with the target label Prometheus adds"),
+    ("hermes_request_duration_seconds{method,endpoint,status}", REQUEST_DURATION.name + "{status}",
+     "an agent turn has no HTTP method or endpoint"),
+)

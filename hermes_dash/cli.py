@@ -1,0 +1,99 @@
+"""The `hermes-dash` command line.
+
+    hermes-dash metrics-table            # the catalogue as a Markdown table
+    hermes-dash readme --check README.md # fail when README's generated sections are stale
+    hermes-dash readme --write README.md # rewrite them
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from typing import List, Optional
+
+from . import catalogue as C
+
+BEGIN = "<!-- BEGIN GENERATED: {name} (hermes-dash readme --write README.md; do not edit) -->"
+END = "<!-- END GENERATED: {name} -->"
+
+
+def metrics_table() -> str:
+    """The catalogue as a Markdown table (the README's metric table)."""
+    rows = ["| metric | type | unit | labels | help |", "|---|---|---|---|---|"]
+    for m in C.METRICS:
+        labels = []
+        for label in m.labels:
+            vals = m.label_values(label)
+            labels.append(f"`{label}` ({', '.join(vals)})" if vals else f"`{label}` (bounded)")
+        extra = f" buckets: {', '.join(f'{b:g}' for b in m.buckets)}" if m.buckets else ""
+        rows.append(f"| `{m.name}` | {m.type} | {m.unit or '-'} | {'<br>'.join(labels) or '-'} | "
+                    f"{m.help}{extra} |")
+    return "\n".join(rows) + "\n"
+
+
+def renames_table() -> str:
+    rows = ["| seed name | hermes-dash | why |", "|---|---|---|"]
+    rows += [f"| `{old}` | `{new}` | {why} |" for old, new, why in C.SEED_RENAMES]
+    return "\n".join(rows) + "\n"
+
+
+SECTIONS = {"metric-table": metrics_table, "seed-renames": renames_table}
+
+
+def render_readme(text: str, path: str = "README.md") -> str:
+    """`text` with every generated section replaced by its current content."""
+    for name, fn in SECTIONS.items():
+        begin, end = BEGIN.format(name=name), END.format(name=name)
+        i, j = text.find(begin), text.find(end)
+        if i < 0 or j < i:
+            raise SystemExit(f"{path}: generated section {name!r} not found (markers {begin!r} ... {end!r})")
+        text = text[: i + len(begin)] + "\n" + fn() + text[j:]
+    return text
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory: all or nothing."""
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _cmd_readme(args: argparse.Namespace) -> int:
+    with open(args.path, encoding="utf-8") as f:
+        old = f.read()
+    new = render_readme(old, args.path)
+    if args.check:
+        if new != old:
+            print(f"{args.path}: generated sections are stale; run `make readme`", file=sys.stderr)
+            return 1
+        return 0
+    if new != old:
+        write_atomic(args.path, new)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="hermes-dash", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("metrics-table", help="print the catalogue as a Markdown table")
+    r = sub.add_parser("readme", help="check or rewrite README's generated sections")
+    r.add_argument("path")
+    g = r.add_mutually_exclusive_group(required=True)
+    g.add_argument("--check", action="store_true")
+    g.add_argument("--write", action="store_true")
+    args = p.parse_args(argv)
+    if args.cmd == "metrics-table":
+        sys.stdout.write(metrics_table())
+        return 0
+    return _cmd_readme(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

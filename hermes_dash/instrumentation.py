@@ -1,0 +1,459 @@
+"""prometheus_client metrics for a Hermes agent, built from the catalogue, with helpers to feed them.
+
+    from prometheus_client import CollectorRegistry
+    from hermes_dash.instrumentation import HermesMetrics
+    m = HermesMetrics(registry=CollectorRegistry())
+
+    @m.track_tool("web_search")            # sync or async; success / error / timeout / cancelled
+    async def web_search(q): ...
+
+    with m.tool_call("read_file"):         # the same as a context manager
+        ...
+    with m.step("hermes-3-70b") as step:   # timed around the step itself
+        step.step_type = "tool_use"
+    m.record_usage("hermes-3-70b", prompt_tokens=900, completion_tokens=120, provider="nous")
+
+Label values known in advance are initialised at zero so rate() sees the first increment; values that
+come from outside (tool, model and provider names) are bounded per process, and past the bound counted
+under `other`. This module does not serve /metrics (``hermes_dash.exporter``) and does not know about
+Hermes' hooks (``hermes_dash.plugin``).
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+from concurrent.futures import CancelledError as _FutureCancelled
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from . import catalogue as C
+from .config import DEFAULT, Instrumentation, Price
+
+F = TypeVar("F", bound=Callable[..., Any])
+_perf = time.perf_counter
+
+# Exceptions that mean "stopped before it finished" rather than "failed". asyncio.CancelledError is a
+# BaseException since 3.8; concurrent.futures has its own.
+try:  # pragma: no cover - always importable on CPython
+    from asyncio import CancelledError as _AsyncCancelled
+except ImportError:  # pragma: no cover
+    _AsyncCancelled = _FutureCancelled
+_CANCELLED = (_AsyncCancelled, _FutureCancelled, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def tool_status_for(exc: Optional[BaseException]) -> str:
+    """The tool-call status an outcome maps to: None is success; timeouts, cancellations, errors.
+
+        tool_status_for(None)              # 'success'
+        tool_status_for(TimeoutError())    # 'timeout'
+    """
+    if exc is None:
+        return "success"
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError and socket.timeout are aliases since 3.11
+        return "timeout"
+    if isinstance(exc, _CANCELLED):
+        return "cancelled"
+    return "error"
+
+
+_RATE_LIMIT_WORDS = ("rate limit", "rate_limit", "ratelimit", "too many requests", "quota")
+_CONTEXT_WORDS = ("context length", "context_length", "context window", "maximum context",
+                  "too many tokens", "context_too_long", "prompt is too long", "reduce the length")
+_TIMEOUT_WORDS = ("timeout", "timed out", "deadline")
+
+
+def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
+                       reason: Optional[str] = None) -> str:
+    """Map an LLM API failure onto the catalogue's error types.
+
+    Uses, in order: Hermes' `reason` (rate_limit, timeout, context_overflow, ...), the HTTP status
+    (429 rate limit, 408/504 timeout, 413 context), the exception type, then its message.
+
+        classify_llm_error(status_code=429)                      # 'rate_limit'
+        classify_llm_error(TimeoutError("read timed out"))       # 'timeout'
+    """
+    r = (reason or "").lower()
+    if r:
+        if "rate" in r or "quota" in r:
+            return "rate_limit"
+        if "context" in r or "too_long" in r or "overflow" in r:
+            return "context_too_long"
+        if "timeout" in r or "timed_out" in r:
+            return "timeout"
+    if status_code == 429:
+        return "rate_limit"
+    if status_code in (408, 504):
+        return "timeout"
+    if status_code == 413:
+        return "context_too_long"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, dict):
+        text = f"{error.get('type', '')} {error.get('message', '')}".lower()
+    elif error is None:
+        text = ""
+    else:
+        text = f"{type(error).__name__} {error}".lower()
+    if any(w in text for w in _RATE_LIMIT_WORDS) or "ratelimiterror" in text:
+        return "rate_limit"
+    if any(w in text for w in _CONTEXT_WORDS):
+        return "context_too_long"
+    if any(w in text for w in _TIMEOUT_WORDS):
+        return "timeout"
+    return "api_error"
+
+
+class _Bounded:
+    """Maps incoming values of one open label onto at most `limit` distinct values, else `other`.
+
+    `on_new(value)` runs once per admitted value (to initialise its series at zero), under a lock.
+    `other` itself is always admitted and does not count against the bound. The hit path is one dict
+    lookup with no lock.
+    """
+
+    __slots__ = ("label", "limit", "admitted", "_seen", "_lock", "_on_new", "_on_overflow")
+
+    def __init__(self, label: str, limit: int, on_new: Callable[[str], None],
+                 on_overflow: Callable[[str], None]):
+        self.label = label
+        self.limit = limit
+        self.admitted = 0
+        self._seen: Dict[Any, str] = {}   # raw value -> label value
+        self._lock = threading.Lock()
+        self._on_new = on_new
+        self._on_overflow = on_overflow
+
+    def __call__(self, value: Any) -> str:
+        try:
+            return self._seen[value]
+        except (KeyError, TypeError):
+            return self._admit(value)
+
+    def _admit(self, raw: Any) -> str:
+        value = C.UNKNOWN if raw is None or raw == "" else str(raw)
+        with self._lock:
+            out = self._seen.get(value)
+            if out is None:
+                if value != C.OTHER and self.admitted >= self.limit:
+                    if C.OTHER not in self._seen:
+                        self._on_new(C.OTHER)
+                        self._seen[C.OTHER] = C.OTHER
+                    self._on_overflow(self.label)
+                    return C.OTHER  # not cached: every overflowing call is counted
+                self._on_new(value)
+                self._seen[value] = out = value
+                self.admitted += value != C.OTHER
+            try:
+                self._seen.setdefault(raw, out)
+            except TypeError:  # unhashable raw value: not cached
+                pass
+        return out
+
+
+class _ToolTimer:
+    """Context manager timing one tool call (see HermesMetrics.tool_call)."""
+
+    __slots__ = ("_children", "_start")
+
+    def __init__(self, children):
+        self._children = children
+
+    def __enter__(self) -> "_ToolTimer":
+        self._start = _perf()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        elapsed = _perf() - self._start
+        counters, duration = self._children
+        counters[tool_status_for(exc)].inc()
+        duration.observe(elapsed)
+
+    async def __aenter__(self) -> "_ToolTimer":
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class Step:
+    """Context manager timing one reasoning step around the step itself (see HermesMetrics.step).
+
+    Set `step_type` inside the block when it is only known at the end; an exception makes it `error`.
+    """
+
+    __slots__ = ("_metrics", "model", "step_type", "_start", "duration")
+
+    def __init__(self, metrics: "HermesMetrics", model: str, step_type: str):
+        self._metrics = metrics
+        self.model = model
+        self.step_type = step_type
+        self.duration: Optional[float] = None
+
+    def __enter__(self) -> "Step":
+        self._start = _perf()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.duration = _perf() - self._start
+        step_type = "error" if exc_type is not None else self.step_type
+        self._metrics.record_step(self.model, step_type, self.duration)
+
+    async def __aenter__(self) -> "Step":
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class Session:
+    """One agent session: active while open; steps and outcome recorded when it closes.
+
+    Outcome defaults to `completed` on a normal exit, `interrupted` on cancellation, `failed` on an
+    exception; set `outcome` inside the block to override it.
+    """
+
+    __slots__ = ("_metrics", "steps", "outcome")
+
+    def __init__(self, metrics: "HermesMetrics"):
+        self._metrics = metrics
+        self.steps = 0
+        self.outcome: Optional[str] = None
+
+    def step(self, model: str, step_type: str = "answer") -> Step:
+        """Time one step of this session and count it."""
+        self.steps += 1
+        return self._metrics.step(model, step_type)
+
+    def __enter__(self) -> "Session":
+        self._metrics.session_started()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        outcome = self.outcome
+        if outcome is None:
+            status = tool_status_for(exc)
+            outcome = {"success": "completed", "cancelled": "interrupted"}.get(status, "failed")
+        self._metrics.session_finished(self.steps, outcome)
+
+
+class HermesMetrics:
+    """Every metric of the catalogue on one registry, and the helpers that feed them.
+
+        m = HermesMetrics(registry=CollectorRegistry(), config=Instrumentation(max_label_values=10))
+        m.record_tool_call("search", "timeout", 2.5)
+    """
+
+    def __init__(self, registry: Optional[CollectorRegistry] = REGISTRY,
+                 config: Instrumentation = DEFAULT.instrumentation):
+        self.config = config
+        self.registry = registry
+        self._m: Dict[str, Any] = {}
+        for spec in C.METRICS:
+            self._m[spec.name] = _make_metric(spec, registry)
+        g = self._m
+        self._tool_calls = g[C.TOOL_CALLS.name]
+        self._tool_duration = g[C.TOOL_DURATION.name]
+        self._request_duration = g[C.REQUEST_DURATION.name]
+        self._step_duration = g[C.STEP_DURATION.name]
+        self._tokens = g[C.TOKENS.name]
+        self._unpriced = g[C.UNPRICED_TOKENS.name]
+        self._cost = g[C.COST.name]
+        self._llm_errors = g[C.LLM_ERRORS.name]
+        self._llm_requests = g[C.LLM_REQUESTS.name]
+        self._active = g[C.ACTIVE_SESSIONS.name]
+        self._queue = g[C.QUEUE_DEPTH.name]
+        self._session_steps = g[C.SESSION_STEPS.name]
+        self._sessions = g[C.SESSIONS.name]
+        self._overflow = g[C.LABEL_OVERFLOW.name]
+        self._hook_errors = g[C.HOOK_ERRORS.name]
+        # children cached per admitted tool: ({status: counter child}, duration child)
+        self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
+        self._cost_children: Dict[Tuple[str, str], Any] = {}
+        self._prices: Dict[str, Price] = dict(config.prices)
+        limit = config.max_label_values
+        self.tool_label = _Bounded(C.L_TOOL, limit, self._init_tool, self._overflowed)
+        self.model_label = _Bounded(C.L_MODEL, limit, self._init_model, self._overflowed)
+        self.provider_label = _Bounded(C.L_PROVIDER, limit, lambda v: None, self._overflowed)
+        self._init_closed_sets()
+        for t in config.known_tools:
+            self.tool_label(t)
+        for mdl in config.known_models:
+            self.model_label(mdl)
+
+    # -- series initialisation ------------------------------------------------------------------------
+    def _init_closed_sets(self) -> None:
+        for status in C.REQUEST_STATUSES:
+            self._request_duration.labels(status=status)
+        for outcome in C.SESSION_OUTCOMES:
+            self._sessions.labels(outcome=outcome)
+        for label in C.OPEN_LABELS:
+            self._overflow.labels(label=label)
+        for hook in C.HERMES_HOOKS:
+            self._hook_errors.labels(hook=hook)
+
+    def _init_tool(self, tool: str) -> None:
+        counters = {s: self._tool_calls.labels(tool_name=tool, status=s) for s in C.TOOL_STATUSES}
+        self._tool_children[tool] = (counters, self._tool_duration.labels(tool_name=tool))
+
+    def _init_model(self, model: str) -> None:
+        for tt in C.TOKEN_TYPES:
+            self._tokens.labels(model=model, token_type=tt)
+            self._unpriced.labels(model=model, token_type=tt)
+        for et in C.LLM_ERROR_TYPES:
+            self._llm_errors.labels(model=model, error_type=et)
+        for st in C.STEP_TYPES:
+            self._step_duration.labels(model=model, step_type=st)
+        self._llm_requests.labels(model=model)
+
+    def _overflowed(self, label: str) -> None:
+        self._overflow.labels(label=label).inc()
+
+    def _cost_child(self, model: str, provider: str):
+        key = (model, provider)
+        child = self._cost_children.get(key)
+        if child is None:
+            child = self._cost_children.setdefault(key, self._cost.labels(model=model, provider=provider))
+        return child
+
+    # -- tools ----------------------------------------------------------------------------------------
+    def tool_call(self, tool_name: str) -> _ToolTimer:
+        """Context manager (sync or async) timing and counting one call of `tool_name`."""
+        return _ToolTimer(self._tool_children[self.tool_label(tool_name)])
+
+    def track_tool(self, tool_name: str) -> Callable[[F], F]:
+        """Decorator for a sync or async tool function; see `tool_call`."""
+        def decorator(func: F) -> F:
+            if inspect.iscoroutinefunction(func):
+                @functools.wraps(func)
+                async def awrapper(*args, **kwargs):
+                    counters, duration = self._tool_children[self.tool_label(tool_name)]
+                    start = _perf()
+                    try:
+                        result = await func(*args, **kwargs)
+                    except BaseException as e:
+                        duration.observe(_perf() - start)
+                        counters[tool_status_for(e)].inc()
+                        raise
+                    duration.observe(_perf() - start)
+                    counters["success"].inc()
+                    return result
+                return awrapper  # type: ignore[return-value]
+
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                counters, duration = self._tool_children[self.tool_label(tool_name)]
+                start = _perf()
+                try:
+                    result = func(*args, **kwargs)
+                except BaseException as e:
+                    duration.observe(_perf() - start)
+                    counters[tool_status_for(e)].inc()
+                    raise
+                duration.observe(_perf() - start)
+                counters["success"].inc()
+                return result
+            return wrapper  # type: ignore[return-value]
+        return decorator
+
+    def record_tool_call(self, tool_name: str, status: str, seconds: float) -> None:
+        """Record a tool call timed elsewhere (Hermes' post_tool_call hook)."""
+        counters, duration = self._tool_children[self.tool_label(tool_name)]
+        counters[status].inc()
+        duration.observe(seconds)
+
+    # -- steps, turns, sessions -----------------------------------------------------------------------
+    def step(self, model: str, step_type: str = "answer") -> Step:
+        """Context manager timing one reasoning step; set `.step_type` inside when known late."""
+        return Step(self, model, step_type)
+
+    def record_step(self, model: str, step_type: str, seconds: float) -> None:
+        self._step_duration.labels(model=self.model_label(model), step_type=step_type).observe(seconds)
+
+    def record_turn(self, status: str, seconds: float) -> None:
+        """One agent turn (the seed's "request"): status success, error or interrupted."""
+        self._request_duration.labels(status=status).observe(seconds)
+
+    def session(self) -> Session:
+        """Context manager for one session: active while open, steps and outcome recorded at close."""
+        return Session(self)
+
+    def session_started(self) -> None:
+        """One more active session (the plugin: a session's turn began)."""
+        self._active.inc()
+
+    def session_stopped(self) -> None:
+        """One active session fewer, not finished yet (the plugin: a turn ended, the session idles)."""
+        self._active.dec()
+
+    def session_finished(self, steps: int, outcome: str, *, was_active: bool = True) -> None:
+        if was_active:
+            self._active.dec()
+        self._session_steps.observe(steps)
+        self._sessions.labels(outcome=outcome).inc()
+
+    def set_active_sessions(self, n: int) -> None:
+        self._active.set(n)
+
+    def set_queue_depth(self, n: int) -> None:
+        self._queue.set(n)
+
+    # -- LLM calls, tokens, cost ----------------------------------------------------------------------
+    def llm_request(self, model: str, provider: Optional[str] = None) -> None:
+        """Count one LLM API call attempt (the denominator of the LLM error rate)."""
+        m = self.model_label(model)
+        self._llm_requests.labels(model=m).inc()
+        self._cost_child(m, self.provider_label(provider or self.config.default_provider))
+
+    def record_llm_error(self, model: str, error: Any = None, *, status_code: Optional[int] = None,
+                         reason: Optional[str] = None) -> str:
+        """Count one failed LLM call attempt; returns the error type it was classified as."""
+        et = classify_llm_error(error, status_code=status_code, reason=reason)
+        self._llm_errors.labels(model=self.model_label(model), error_type=et).inc()
+        return et
+
+    def price(self, model: str) -> Optional[Price]:
+        """The configured per-token price of `model`, or None."""
+        return self._prices.get(model)
+
+    def record_usage(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0, *,
+                     provider: Optional[str] = None, cost_usd: Optional[float] = None) -> Optional[float]:
+        """Count tokens and their cost; returns the cost in USD, or None when the model is unpriced.
+
+        `cost_usd` (e.g. Hermes' own estimate) wins over the price table. With neither, the tokens are
+        counted in hermes_unpriced_tokens_total as well, so a missing price is visible.
+        """
+        if prompt_tokens < 0 or completion_tokens < 0:
+            raise ValueError(f"token counts must be >= 0, got {prompt_tokens}, {completion_tokens}")
+        m = self.model_label(model)
+        self._tokens.labels(model=m, token_type="prompt").inc(prompt_tokens)
+        self._tokens.labels(model=m, token_type="completion").inc(completion_tokens)
+        if cost_usd is None:
+            p = self._prices.get(model)
+            if p is not None:
+                cost_usd = prompt_tokens * p.prompt + completion_tokens * p.completion
+        if cost_usd is None:
+            self._unpriced.labels(model=m, token_type="prompt").inc(prompt_tokens)
+            self._unpriced.labels(model=m, token_type="completion").inc(completion_tokens)
+            return None
+        if cost_usd < 0:
+            raise ValueError(f"cost must be >= 0, got {cost_usd}")
+        self._cost_child(m, self.provider_label(provider or self.config.default_provider)).inc(cost_usd)
+        return cost_usd
+
+    # -- the exporter's own health --------------------------------------------------------------------
+    def hook_failed(self, hook: str) -> None:
+        self._hook_errors.labels(hook=hook).inc()
+
+
+def _make_metric(spec: C.Metric, registry: Optional[CollectorRegistry]):
+    kw: Dict[str, Any] = dict(labelnames=spec.labels, registry=registry)
+    if spec.type == C.COUNTER:
+        return Counter(spec.base_name, spec.help, **kw)
+    if spec.type == C.GAUGE:
+        return Gauge(spec.name, spec.help, multiprocess_mode=spec.multiprocess_mode or "all", **kw)
+    if spec.type == C.HISTOGRAM:
+        return Histogram(spec.name, spec.help, buckets=spec.buckets, **kw)
+    raise ValueError(f"unknown metric type {spec.type!r} for {spec.name}")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the real Prometheus tools the tests run: promtool + prometheus (2.42 on bookworm) and
+# amtool + alertmanager, from Debian's packages. No daemon is started. Needs root on Debian/Ubuntu.
+set -euo pipefail
+need=()
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+[ ${#need[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "system-deps: missing ${need[*]} and no apt-get: install promtool and amtool yourself" >&2; exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing ${need[*]}: run as root, or: sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
+  exit 1
+fi
+echo "system-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian's postinst may start the services where systemd runs; the tests start their own on free ports.
+for s in prometheus prometheus-alertmanager; do
+  command -v systemctl >/dev/null && systemctl is-active --quiet "$s" 2>/dev/null && systemctl stop "$s" || true
+done
