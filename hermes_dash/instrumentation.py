@@ -27,7 +27,8 @@ import time
 from concurrent.futures import CancelledError as _FutureCancelled
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+                               disable_created_metrics)
 
 from . import catalogue as C
 from .config import DEFAULT, Instrumentation, Price
@@ -248,6 +249,9 @@ class HermesMetrics:
 
     def __init__(self, registry: Optional[CollectorRegistry] = REGISTRY,
                  config: Instrumentation = DEFAULT.instrumentation):
+        # `_created` series double the series count and Prometheus 2.x ignores them in the text format.
+        # prometheus_client can only turn them off for the whole process.
+        disable_created_metrics()
         self.config = config
         self.registry = registry
         self._m: Dict[str, Any] = {}

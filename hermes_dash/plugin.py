@@ -182,9 +182,13 @@ class HermesHooks:
         seconds = self._attempt_seconds(api_request_id, api_duration)
         self.metrics.record_step(model, "error", seconds)
         self.metrics.record_llm_error(model, error, status_code=status_code, reason=reason)
+        # Hermes increments retry_count after this hook and loops while retry_count < max_retries, so
+        # this attempt was the last when retry_count + 1 >= max_retries (or the error is not retryable).
+        # Hermes then returns early: no on_session_end will close the turn, so close it here. (A
+        # provider fallback after the last retry starts a new turn in these metrics.)
         final = retryable is False or (retry_count is not None and max_retries is not None
-                                       and retry_count >= max_retries)
-        if final:  # Hermes returns early: no on_session_end will close this turn
+                                       and retry_count + 1 >= max_retries)
+        if final:
             with self._lock:
                 self._end_turn(self._session(session_id), "error", self._clock())
 
@@ -225,7 +229,11 @@ def _hermes_cost(model: str, usage: dict, provider: Optional[str],
         return None
     cu = CanonicalUsage(**{k: int(usage.get(k) or 0) for k in (
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")})
-    r = estimate_usage_cost(model or "", cu, provider=provider, base_url=base_url)
+    try:
+        r = estimate_usage_cost(model or "", cu, provider=provider, base_url=base_url)
+    except Exception:  # Hermes' pricing lookup failed: fall back to the table, else count as unpriced
+        log.debug("hermes-dash: Hermes could not price %s", model, exc_info=True)
+        return None
     return None if r.amount_usd is None else float(r.amount_usd)
 
 
