@@ -10,6 +10,7 @@ A file may set any subset of fields; an unknown key, a wrong type or a negative 
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import math
 import os
@@ -84,7 +85,7 @@ def _convert(value: Any, tp: Any, path: Optional[str], key: str) -> Any:
         if not isinstance(value, dict):
             raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")
         return _build(tp, value, path, key)
-    if origin in (Mapping, dict) or tp is dict:
+    if origin in (collections.abc.Mapping, dict) or tp is dict:
         kt, vt = get_args(tp)
         if not isinstance(value, dict):
             raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")
