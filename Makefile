@@ -40,7 +40,7 @@ test-fast: venv ## the tests that need neither the real agent nor the Debian too
 test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 	$(HERMES_PY) -m pytest -q tests_hermes
 
-bench: venv hermes-venv ## run the benchmarks under bench/ and print medians
+bench: venv ## run the benchmarks under bench/ and print medians
 	$(PY) bench/bench_instrumentation.py
 
 readme: venv ## regenerate the generated parts of README.md (the metric table)
