@@ -8,10 +8,13 @@ HERMES_PY := $(HERMES_VENV)/bin/python
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help venv hermes-venv system-deps test test-fast test-hermes bench readme check-generated clean
+.PHONY: help dashboards venv hermes-venv system-deps test test-fast test-hermes bench readme check-generated clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+dashboards: venv ## build dashboards/*.json (Grafana JSON) from the catalogue and config ($$HERMES_DASH_CONFIG)
+	$(PY) -m hermes_dash.cli build --out dashboards
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +51,7 @@ readme: venv ## regenerate the generated parts of README.md (the metric table)
 
 check-generated: venv ## fail when a committed generated file is stale
 	$(PY) -m hermes_dash.cli readme --check README.md
+	$(PY) -m hermes_dash.cli build --check --out dashboards
 
 clean: ## remove virtualenvs and caches
 	rm -rf $(VENV) $(HERMES_VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,5 +1,6 @@
 """The `hermes-dash` command line.
 
+    hermes-dash build [--config F] [--out dashboards] [--check]   # write (or check) the dashboards
     hermes-dash metrics-table            # the catalogue as a Markdown table
     hermes-dash readme --check README.md # fail when README's generated sections are stale
     hermes-dash readme --write README.md # rewrite them
@@ -10,7 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from . import catalogue as C
 
@@ -79,16 +80,61 @@ def _cmd_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_all(out_dir: str, files: Dict[str, str]) -> None:
+    """Write every file, or none: all are staged as temporary files first, then renamed into place."""
+    os.makedirs(out_dir, exist_ok=True)
+    staged = []
+    try:
+        for name, text in sorted(files.items()):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            staged.append((tmp, os.path.join(out_dir, name)))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+    except BaseException:
+        for tmp, _ in staged:
+            os.unlink(tmp)
+        raise
+    for tmp, dest in staged:
+        os.replace(tmp, dest)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+    from .dashboards import render_all
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"hermes-dash build: {e}", file=sys.stderr)
+        return 2
+    files = render_all(cfg)
+    if args.check:
+        stale = [n for n, text in sorted(files.items())
+                 if not os.path.exists(os.path.join(args.out, n))
+                 or open(os.path.join(args.out, n), encoding="utf-8").read() != text]
+        for n in stale:
+            print(f"{os.path.join(args.out, n)} is stale: run `make dashboards`", file=sys.stderr)
+        return 1 if stale else 0
+    write_all(args.out, files)
+    print(f"wrote {len(files)} dashboards to {args.out}/: {', '.join(sorted(files))}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="hermes-dash", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("metrics-table", help="print the catalogue as a Markdown table")
+    b = sub.add_parser("build", help="write the Grafana dashboards")
+    b.add_argument("--config", help="config file (default: $HERMES_DASH_CONFIG, else the defaults)")
+    b.add_argument("--out", default="dashboards", help="output directory (default: dashboards)")
+    b.add_argument("--check", action="store_true", help="only check the files are current")
     r = sub.add_parser("readme", help="check or rewrite README's generated sections")
     r.add_argument("path")
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--check", action="store_true")
     g.add_argument("--write", action="store_true")
     args = p.parse_args(argv)
+    if args.cmd == "build":
+        return _cmd_build(args)
     if args.cmd == "metrics-table":
         sys.stdout.write(metrics_table())
         return 0

@@ -65,9 +65,56 @@ class Exporter:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """Alert thresholds. Each value feeds its alert rule and the threshold line of its dashboard panel,
+    so the two can never drift."""
+    # HermesHighLatency (warning) and the latency dashboard's P95 line: a turn's P95 above this is slow.
+    latency_p95_seconds: float = 30.0
+    # HermesCriticalLatency (critical) and the latency dashboard's P99 line.
+    latency_p99_seconds: float = 120.0
+    # HermesToolErrorRate and the reliability dashboard's tool failure line: share of a tool's calls that
+    # did not succeed (errors, timeouts, cancellations, blocks).
+    tool_error_rate: float = 0.05
+    # HermesLLMErrorRate and the reliability dashboard's LLM error line: failed share of LLM API calls.
+    llm_error_rate: float = 0.05
+    # HermesCostOverrun and the cost dashboard's USD/hour line.
+    cost_per_hour_usd: float = 100.0
+    # HermesDailyCostBudget and the cost dashboard's budget burn (100% = this much spent in 24 h).
+    daily_cost_budget_usd: float = 1000.0
+    # HermesDailyTokenBudget and the cost dashboard's token budget burn.
+    daily_token_budget: float = 50_000_000.0
+    # HermesSessionsNearCapacity and the capacity dashboard: sessions one instance can run at once,
+    # and the share of it at which to warn.
+    session_capacity_per_instance: float = 32.0
+    capacity_warning_ratio: float = 0.8
+    # HermesTaskCompletionLow and the business dashboard's completion line.
+    task_completion_target: float = 0.9
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Which series are Hermes' (read by every dashboard query and rule)."""
+    # The scrape job of the Hermes agents (deploy/prometheus/prometheus.yml uses the same name).
+    job: str = "hermes-agent"
+
+
+@dataclass(frozen=True)
+class Grafana:
+    """Settings of the generated dashboards."""
+    # The Prometheus datasource the `datasource` variable selects by default; any Prometheus datasource
+    # can be picked in Grafana, so the JSON imports without editing.
+    datasource: str = "Prometheus"
+    # The default time range of every dashboard.
+    time_from: str = "now-6h"
+
+
+@dataclass(frozen=True)
 class Config:
     instrumentation: Instrumentation = field(default_factory=Instrumentation)
     exporter: Exporter = field(default_factory=Exporter)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    selectors: Selectors = field(default_factory=Selectors)
+    grafana: Grafana = field(default_factory=Grafana)
 
 
 DEFAULT = Config()
@@ -131,6 +178,11 @@ def _build(cls: type, data: Mapping[str, Any], path: Optional[str], prefix: str 
 def _validate(cfg: Config, path: Optional[str]) -> Config:
     if cfg.instrumentation.max_label_values < 1:
         raise _fail(path, "instrumentation.max_label_values", "must be at least 1")
+    for key in ("tool_error_rate", "llm_error_rate", "capacity_warning_ratio", "task_completion_target"):
+        if getattr(cfg.thresholds, key) > 1:
+            raise _fail(path, f"thresholds.{key}", "is a ratio: must be between 0 and 1")
+    if not cfg.selectors.job or '"' in cfg.selectors.job:
+        raise _fail(path, "selectors.job", f"must be a non-empty job name without quotes, got {cfg.selectors.job!r}")
     host, sep, port = cfg.exporter.address.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise _fail(path, "exporter.address", f"expected HOST:PORT, got {cfg.exporter.address!r}")

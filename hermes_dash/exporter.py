@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Callable, Optional, Tuple
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 log = logging.getLogger("hermes_dash")
 
@@ -87,6 +87,8 @@ def exposition_registry(registry: CollectorRegistry,
     `before_collect` runs at every scrape, before any sample is read (the plugin finishes idle sessions).
     """
     out = CollectorRegistry()
+    # memory and CPU of the process serving /metrics (the capacity dashboard reads them)
+    ProcessCollector(registry=out)
     if before_collect is not None:
         out.register(_Hook(before_collect))
     path = multiprocess_dir()
