@@ -192,3 +192,37 @@ def test_build_cli_bad_config_writes_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(render_all(DEFAULT))
     assert threshold_of(json.loads((out / "latency.json").read_text()), "Turn P95 now") == [9]
+
+
+SCHEMA = ROOT / "schemas" / "grafana-dashboard.schema.json"
+
+
+def _schema_errors(d):
+    import jsonschema
+    schema = json.loads(SCHEMA.read_text())
+    v = jsonschema.Draft7Validator(schema)
+    out = []
+    for e in v.iter_errors(d):
+        deepest = max(e.context, key=lambda c: len(list(c.absolute_path))) if e.context else e
+        out.append(f"{'/'.join(map(str, deepest.absolute_path))}: {deepest.message}")
+    return out
+
+
+def test_dashboards_validate_against_grafanas_schema(built):
+    """Every dashboard validates against the JSON Schema generated from @grafana/schema's dashboard
+    types, and uses the schemaVersion that schema records."""
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["x-grafana-schema-version"] == "13.2.3"
+    assert schema["x-dashboard-schema-version"] == SCHEMA_VERSION
+    for name, d in built.items():
+        assert _schema_errors(d) == [], name
+
+
+def test_schema_check_catches_a_broken_dashboard(built):
+    """The schema check can fail: a panel id as a string and a link without its required fields."""
+    d = copy.deepcopy(built["overview"])
+    d["panels"][1]["id"] = "one"
+    del d["links"][0]["title"]
+    errs = _schema_errors(d)
+    assert any(e.startswith("links/0: 'title' is a required property") for e in errs), errs
+    assert len(errs) == 2, errs

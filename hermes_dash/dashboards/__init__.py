@@ -28,9 +28,24 @@ def build_json(name: str, cfg: Config) -> dict:
     data = json.loads(json.dumps(d.to_json_data(), cls=G.DashboardEncoder if hasattr(G, "DashboardEncoder")
                                  else _encoder()))
     data["description"] = f"{data.get('description') or ''} {GENERATED_MARK}".strip()
-    data.pop("id", None)
-    data["id"] = None
+    for legacy in _LEGACY_KEYS:  # pre-5.0 keys grafanalib still emits; Grafana ignores them
+        data.pop(legacy, None)
+    data = _drop_nulls(data)
+    data["id"] = None  # Grafana assigns the numeric id; the uid identifies the dashboard
     return data
+
+
+_LEGACY_KEYS = ("__inputs", "hideControls", "rows", "sharedCrosshair", "style", "gnetId")
+
+
+def _drop_nulls(x):
+    """Remove keys whose value is null (Grafana reads a missing key as its default), except a threshold
+    step's `value`, where null means "from minus infinity"."""
+    if isinstance(x, dict):
+        return {k: _drop_nulls(v) for k, v in x.items() if v is not None or k == "value"}
+    if isinstance(x, list):
+        return [_drop_nulls(v) for v in x]
+    return x
 
 
 def _encoder():

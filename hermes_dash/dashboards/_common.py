@@ -15,7 +15,7 @@ from .. import catalogue as C
 from ..config import Config
 from ..queries import Queries
 
-SCHEMA_VERSION = 39
+SCHEMA_VERSION = 42  # Grafana 12.x+; schemas/grafana-dashboard.schema.json records the same
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAG = "hermes"
 #: every dashboard, in link order: (name, title)
@@ -98,7 +98,9 @@ def _panel(p: Panel, pid: int, x: int, y: int):
     common = dict(title=p.title, description=describe(p.about), dataSource=DS, targets=_targets(p),
                   gridPos=G.GridPos(h=p.height, w=p.width, x=x, y=y), id=pid)
     if p.link:
-        common["links"] = [{"title": dict(DASHBOARDS)[p.link], "url": f"/d/{uid(p.link)}?${{__all_variables}}"}]
+        common["links"] = [{"title": dict(DASHBOARDS)[p.link], "url": f"/d/{uid(p.link)}", "type": "link",
+                            "icon": "dashboard", "tags": [], "asDropdown": False, "includeVars": True,
+                            "keepTime": True, "targetBlank": False, "tooltip": f"Open {dict(DASHBOARDS)[p.link]}"}]
     if p.kind == "stat":
         return G.Stat(format=p.unit, thresholds=_steps(p), reduceCalc="lastNotNull", graphMode="area",
                       colorMode="value", **common)
