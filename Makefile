@@ -45,6 +45,7 @@ test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 
 bench: venv ## run the benchmarks under bench/ and print medians
 	$(PY) bench/bench_instrumentation.py
+	$(PY) bench/bench_dashboards.py
 
 readme: venv ## regenerate the generated parts of README.md (the metric table)
 	$(PY) -m hermes_dash.cli readme --write README.md

@@ -226,3 +226,12 @@ def test_schema_check_catches_a_broken_dashboard(built):
     errs = _schema_errors(d)
     assert any(e.startswith("links/0: 'title' is a required property") for e in errs), errs
     assert len(errs) == 2, errs
+
+
+def test_provisioning_files_match_the_dashboards():
+    """The provisioned datasource is the variable's default, and the provider loads a file directory."""
+    import yaml
+    ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert [(d["name"], d["type"]) for d in ds["datasources"]] == [(DEFAULT.grafana.datasource, "prometheus")]
+    prov = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/hermes.yml").read_text())
+    assert [(p["type"], p["folder"]) for p in prov["providers"]] == [("file", "Hermes")]
