@@ -1,6 +1,7 @@
 """The `hermes-dash` command line.
 
     hermes-dash build [--config F] [--out dashboards] [--check]   # write (or check) the dashboards
+    GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]  # upload them to Grafana
     hermes-dash metrics-table            # the catalogue as a Markdown table
     hermes-dash readme --check README.md # fail when README's generated sections are stale
     hermes-dash readme --write README.md # rewrite them
@@ -119,6 +120,24 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_push(args: argparse.Namespace) -> int:
+    import glob
+    from .push import PushError, push, read_token
+    paths = sorted(glob.glob(os.path.join(args.dir, "*.json")))
+    if not paths:
+        print(f"hermes-dash push: no dashboards in {args.dir}/: run `make dashboards`", file=sys.stderr)
+        return 2
+    try:
+        token = read_token(args.token_env, args.token_file)
+        answers = push(paths, args.url, token, args.folder_uid)
+    except PushError as e:
+        print(f"hermes-dash push: {e}", file=sys.stderr)
+        return 1
+    for path, a in zip(paths, answers):
+        print(f"{os.path.basename(path)}: {a.get('status', 'ok')} {a.get('url', '')}".rstrip())
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="hermes-dash", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -132,7 +151,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--check", action="store_true")
     g.add_argument("--write", action="store_true")
+    u = sub.add_parser("push", help="upload the dashboards to Grafana (POST /api/dashboards/db)")
+    u.add_argument("--url", required=True, help="Grafana base URL")
+    u.add_argument("--folder-uid", help="uid of the Grafana folder to put them in")
+    u.add_argument("--dir", default="dashboards")
+    u.add_argument("--token-env", default="GRAFANA_TOKEN", help="variable holding the token (default GRAFANA_TOKEN)")
+    u.add_argument("--token-file", help="read the token from this file instead")
     args = p.parse_args(argv)
+    if args.cmd == "push":
+        return _cmd_push(args)
     if args.cmd == "build":
         return _cmd_build(args)
     if args.cmd == "metrics-table":
