@@ -75,8 +75,8 @@ def main(argv=None) -> int:
             times[k].append(measure(fn, a.n))
     base = statistics.median(times["bare inc()+observe()"])
     print(f"python {sys.version.split()[0]}, {a.rounds} rounds x {a.n} calls, median per call")
-    print(f"| case | median µs | ratio to bare |")
-    print(f"|---|---|---|")
+    print("| case | median µs | ratio to bare |")
+    print("|---|---|---|")
     worst = 0.0
     for k, ts in times.items():
         med = statistics.median(ts)
