@@ -36,7 +36,10 @@ L_HOOK = "hook"
 
 # Labels that Prometheus attaches at scrape time; a metric label of the same name would collide with them
 # (the seed's `instance` label on hermes_active_sessions did). Used by the tests and the lint.
-TARGET_LABELS = ("instance", "job")
+L_INSTANCE = "instance"
+L_JOB = "job"
+L_LE = "le"  # a histogram bucket's upper bound
+TARGET_LABELS = (L_INSTANCE, L_JOB)
 
 #: the value an open label takes once its bound of distinct values is reached
 OTHER = "other"
@@ -190,6 +193,24 @@ BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 
 # the `label` label of hermes_label_overflow_total names an open label; `hook` names a Hermes hook
 LABEL_VALUES = dict(LABEL_VALUES, label=OPEN_LABELS, hook=HERMES_HOOKS)
+
+# ---------------------------------------------------------------------------------------------------------
+# Series other exporters provide that dashboards and rules read, with the labels they carry besides the
+# target labels: Prometheus itself (up, ALERTS), prometheus_client's process collector, NVIDIA's DCGM
+# exporter (self-hosted models).
+# ---------------------------------------------------------------------------------------------------------
+UP = "up"
+ALERTS = "ALERTS"
+PROCESS_MEMORY = "process_resident_memory_bytes"
+PROCESS_CPU = "process_cpu_seconds_total"
+GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+EXTERNAL_SERIES: Mapping[str, Tuple[str, ...]] = {
+    UP: (),
+    ALERTS: ("alertname", "alertstate", "severity", "team"),
+    PROCESS_MEMORY: (),
+    PROCESS_CPU: (),
+    GPU_UTIL: ("gpu", "Hostname", "UUID", "modelName", "device"),
+}
 
 # ---------------------------------------------------------------------------------------------------------
 # Recording rules (level:metric:operations). The seed's three names are kept.

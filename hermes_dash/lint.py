@@ -4,7 +4,7 @@
     # ['cost: panel "USD per hour": unknown metric hermes_cost_total', ...]
 
 Known names: the catalogue's series (with `_bucket`/`_count`/`_sum` for histograms), its recording rules,
-and the few series other exporters provide (`queries.EXTERNAL_METRICS`). promql-parser is the first
+and the few series other exporters provide (`catalogue.EXTERNAL_SERIES`). promql-parser is the first
 check; promtool (`promtool_check_exprs`) stays the authority on syntax, since promql-parser accepts some
 functions Prometheus 2.42 does not.
 """
@@ -20,15 +20,11 @@ import promql_parser
 import yaml
 
 from . import catalogue as C
-from .queries import EXTERNAL_METRICS
 
 # Grafana macros in duration positions, replaced by a fixed duration before parsing
 _MACROS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
 # labels Prometheus attaches to every series (target labels) or a histogram bucket carries
-_ALWAYS = {"job", "instance", "le", "__name__"}
-_EXTERNAL_LABELS = {"up": set(), "ALERTS": {"alertname", "alertstate", "severity", "team"},
-                    "process_resident_memory_bytes": set(), "process_cpu_seconds_total": set(),
-                    "DCGM_FI_DEV_GPU_UTIL": {"gpu", "Hostname", "UUID", "modelName", "device"}}
+_ALWAYS = set(C.TARGET_LABELS) | {C.L_LE, "__name__"}
 
 
 def known_series() -> Dict[str, Set[str]]:
@@ -39,8 +35,8 @@ def known_series() -> Dict[str, Set[str]]:
             out[s] = set(m.labels)
     for r in C.RECORDING_RULES:
         out[r] = None  # type: ignore[assignment]  # labels of recording rules are not checked here
-    for e in EXTERNAL_METRICS:
-        out[e] = _EXTERNAL_LABELS.get(e, set())
+    for name, labels in C.EXTERNAL_SERIES.items():
+        out[name] = set(labels)
     return out
 
 

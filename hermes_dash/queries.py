@@ -17,94 +17,93 @@ TOOL = f'{C.L_TOOL}=~"$tool_name"'
 SUCCESS = f'{C.L_STATUS}="success"'
 NOT_SUCCESS = f'{C.L_STATUS}!="success"'
 COMPLETED = f'{C.L_OUTCOME}="completed"'
-#: series other exporters provide that the dashboards read (checked by the lint, not the catalogue)
-EXTERNAL_METRICS = ("up", "ALERTS", "process_resident_memory_bytes", "process_cpu_seconds_total",
-                    "DCGM_FI_DEV_GPU_UTIL")
 
 
 class Queries:
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        self.job = f'job="{cfg.selectors.job}"'
-        self.sel = f'{self.job}, instance=~"$instance"'
+        self.job = f'{C.L_JOB}="{cfg.selectors.job}"'
+        self.sel = f'{self.job}, {C.L_INSTANCE}=~"$instance"'
 
     def _s(self, *extra: str) -> str:
+        """The selector of Hermes' series on the chosen instances, with `extra` matchers."""
         return "{" + ", ".join((self.sel,) + extra) + "}"
+
+    def _rate(self, series: str, *matchers: str, fn: str = "rate", window: str = RATE) -> str:
+        return f"{fn}({series}{self._s(*matchers)}[{window}])"
+
+    def _sum(self, series: str, *matchers: str, by: tuple = (), fn: str = "rate", window: str = RATE) -> str:
+        """sum [by (...)] (fn(series{selector, matchers}[window]))"""
+        inner = self._rate(series, *matchers, fn=fn, window=window)
+        return f"sum by ({', '.join(by)}) ({inner})" if by else f"sum({inner})"
+
+    def _quantile(self, q: float, metric: C.Metric, *matchers: str, by: tuple = ()) -> str:
+        return f"histogram_quantile({q}, {self._sum(metric.name + '_bucket', *matchers, by=(C.L_LE,) + by)})"
 
     # -- latency ------------------------------------------------------------------------------------
     def turn_quantile(self, q: float) -> str:
-        m = C.REQUEST_DURATION.name
-        return f"histogram_quantile({q}, sum by (le) (rate({m}_bucket{self._s()}[{RATE}])))"
+        return self._quantile(q, C.REQUEST_DURATION)
 
     def step_quantile(self, q: float) -> str:
-        m = C.STEP_DURATION.name
-        return (f"histogram_quantile({q}, sum by (le, {C.L_MODEL}, {C.L_STEP_TYPE}) "
-                f"(rate({m}_bucket{self._s(MODEL)}[{RATE}])))")
+        return self._quantile(q, C.STEP_DURATION, MODEL, by=(C.L_MODEL, C.L_STEP_TYPE))
 
     def tool_quantile(self, q: float) -> str:
-        m = C.TOOL_DURATION.name
-        return (f"histogram_quantile({q}, sum by (le, {C.L_TOOL}) "
-                f"(rate({m}_bucket{self._s(TOOL)}[{RATE}])))")
+        return self._quantile(q, C.TOOL_DURATION, TOOL, by=(C.L_TOOL,))
 
     # -- reliability --------------------------------------------------------------------------------
     def turn_success_rate(self) -> str:
         m = C.REQUEST_DURATION.name + "_count"
-        return (f'sum(rate({m}{self._s(SUCCESS)}[{RATE}])) / '
-                f"sum(rate({m}{self._s()}[{RATE}]))")
+        return f"{self._sum(m, SUCCESS)} / {self._sum(m)}"
 
     def tool_failure_share(self) -> str:
-        m = C.TOOL_CALLS.name
-        return (f'sum by ({C.L_TOOL}) (rate({m}{self._s(TOOL, NOT_SUCCESS)}[{RATE}])) / '
-                f"sum by ({C.L_TOOL}) (rate({m}{self._s(TOOL)}[{RATE}]))")
+        by = (C.L_TOOL,)
+        return f"{self._sum(C.TOOL_CALLS.name, TOOL, NOT_SUCCESS, by=by)} / {self._sum(C.TOOL_CALLS.name, TOOL, by=by)}"
 
     def tool_calls_by_status(self) -> str:
-        return (f"sum by ({C.L_TOOL}, {C.L_STATUS}) "
-                f"(rate({C.TOOL_CALLS.name}{self._s(TOOL)}[{RATE}]))")
+        return self._sum(C.TOOL_CALLS.name, TOOL, by=(C.L_TOOL, C.L_STATUS))
 
     def llm_errors_by_type(self) -> str:
-        return (f"sum by ({C.L_ERROR_TYPE}) "
-                f"(rate({C.LLM_ERRORS.name}{self._s(MODEL)}[{RATE}]))")
+        return self._sum(C.LLM_ERRORS.name, MODEL, by=(C.L_ERROR_TYPE,))
 
     def llm_error_rate(self) -> str:
-        return (f"sum(rate({C.LLM_ERRORS.name}{self._s(MODEL)}[{RATE}])) / "
-                f"sum(rate({C.LLM_REQUESTS.name}{self._s(MODEL)}[{RATE}]))")
+        return f"{self._sum(C.LLM_ERRORS.name, MODEL)} / {self._sum(C.LLM_REQUESTS.name, MODEL)}"
 
     def instances_up(self) -> str:
-        return f"up{{{self.sel}}}"
+        return f"{C.UP}{{{self.sel}}}"
 
     # -- cost ---------------------------------------------------------------------------------------
     def tokens_by_model_type(self) -> str:
-        return (f"sum by ({C.L_MODEL}, {C.L_TOKEN_TYPE}) "
-                f"(rate({C.TOKENS.name}{self._s(MODEL)}[{RATE}]))")
+        return self._sum(C.TOKENS.name, MODEL, by=(C.L_MODEL, C.L_TOKEN_TYPE))
 
     def cost_per_hour(self) -> str:
-        return f"sum(rate({C.COST.name}{self._s(MODEL)}[{RATE}])) * 3600"
+        return f"{self._sum(C.COST.name, MODEL)} * 3600"
 
     def cost_by_model_per_hour(self) -> str:
-        return f"sum by ({C.L_MODEL}) (rate({C.COST.name}{self._s(MODEL)}[{RATE}])) * 3600"
+        return f"{self._sum(C.COST.name, MODEL, by=(C.L_MODEL,))} * 3600"
 
     def cost_last_24h(self) -> str:
-        return f"sum(increase({C.COST.name}{self._s()}[24h]))"
+        return self._sum(C.COST.name, fn="increase", window="24h")
 
     def cost_budget_burn(self) -> str:
         return f"{self.cost_last_24h()} / {self.cfg.thresholds.daily_cost_budget_usd:g}"
 
     def token_budget_burn(self) -> str:
-        return f"sum(increase({C.TOKENS.name}{self._s()}[24h])) / {self.cfg.thresholds.daily_token_budget:g}"
+        return (f"{self._sum(C.TOKENS.name, fn='increase', window='24h')} / "
+                f"{self.cfg.thresholds.daily_token_budget:g}")
 
     def cost_per_session(self) -> str:
-        return (f"sum(increase({C.COST.name}{self._s()}[1h])) / "
-                f"sum(increase({C.SESSIONS.name}{self._s()}[1h]))")
+        return (f"{self._sum(C.COST.name, fn='increase', window='1h')} / "
+                f"{self._sum(C.SESSIONS.name, fn='increase', window='1h')}")
 
     def unpriced_tokens(self) -> str:
-        return f"sum by ({C.L_MODEL}) (rate({C.UNPRICED_TOKENS.name}{self._s()}[{RATE}]))"
+        return self._sum(C.UNPRICED_TOKENS.name, by=(C.L_MODEL,))
 
     def gpu_utilisation(self) -> str:
-        return 'avg by (gpu, Hostname) (DCGM_FI_DEV_GPU_UTIL{instance=~"$instance"}) / 100'
+        return f'avg by (gpu, Hostname) ({C.GPU_UTIL}{{{C.L_INSTANCE}=~"$instance"}}) / 100'
 
     # -- capacity -----------------------------------------------------------------------------------
     def active_sessions(self) -> str:
-        return f"sum by (instance) ({C.ACTIVE_SESSIONS.name}{self._s()})"
+        return f"sum by ({C.L_INSTANCE}) ({C.ACTIVE_SESSIONS.name}{self._s()})"
 
     def active_sessions_total(self) -> str:
         return f"sum({C.ACTIVE_SESSIONS.name}{self._s()})"
@@ -113,29 +112,27 @@ class Queries:
         return f"{self.active_sessions()} / {self.cfg.thresholds.session_capacity_per_instance:g}"
 
     def queue_depth(self) -> str:
-        return f"sum by (instance) ({C.QUEUE_DEPTH.name}{self._s()})"
+        return f"sum by ({C.L_INSTANCE}) ({C.QUEUE_DEPTH.name}{self._s()})"
 
     def memory(self) -> str:
-        return f"process_resident_memory_bytes{{{self.sel}}}"
+        return f"{C.PROCESS_MEMORY}{{{self.sel}}}"
 
     def cpu(self) -> str:
-        return f"rate(process_cpu_seconds_total{{{self.sel}}}[{RATE}])"
+        return f"rate({C.PROCESS_CPU}{{{self.sel}}}[{RATE}])"
 
     # -- business -----------------------------------------------------------------------------------
     def completion_rate(self) -> str:
-        m = C.SESSIONS.name
-        return (f'sum(rate({m}{self._s(COMPLETED)}[{RATE}])) / '
-                f"sum(rate({m}{self._s()}[{RATE}]))")
+        return f"{self._sum(C.SESSIONS.name, COMPLETED)} / {self._sum(C.SESSIONS.name)}"
 
     def sessions_by_outcome(self) -> str:
-        return f"sum by ({C.L_OUTCOME}) (rate({C.SESSIONS.name}{self._s()}[{RATE}]))"
+        return self._sum(C.SESSIONS.name, by=(C.L_OUTCOME,))
 
     def avg_steps_per_session(self) -> str:
         m = C.SESSION_STEPS.name
-        return f"sum(rate({m}_sum{self._s()}[{RATE}])) / sum(rate({m}_count{self._s()}[{RATE}]))"
+        return f"{self._sum(m + '_sum')} / {self._sum(m + '_count')}"
 
     def steps_distribution(self) -> str:
-        return f"sum by (le) (increase({C.SESSION_STEPS.name}_bucket{self._s()}[$__range]))"
+        return self._sum(C.SESSION_STEPS.name + "_bucket", by=(C.L_LE,), fn="increase", window="$__range")
 
     def alerts_firing(self) -> str:
-        return 'ALERTS{alertname=~"Hermes.*", alertstate="firing"}'
+        return f'{C.ALERTS}{{alertname=~"Hermes.*", alertstate="firing"}}'

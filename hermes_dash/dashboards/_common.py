@@ -117,9 +117,9 @@ def _panel(p: Panel, pid: int, x: int, y: int):
 def _variables(q: Queries, cfg: Config, names: Sequence[str]):
     out = [G.Template(name="datasource", label="Data source", type="datasource", query="prometheus",
                       default=cfg.grafana.datasource, hide=0)]
-    sources = {"instance": f"label_values({C.ACTIVE_SESSIONS.name}{{{q.job}}}, instance)",
-               "model": f"label_values({C.TOKENS.name}{{{q.job}}}, {C.L_MODEL})",
-               "tool_name": f"label_values({C.TOOL_CALLS.name}{{{q.job}}}, {C.L_TOOL})"}
+    sources = {C.L_INSTANCE: f"label_values({C.ACTIVE_SESSIONS.name}{{{q.job}}}, {C.L_INSTANCE})",
+               C.L_MODEL: f"label_values({C.TOKENS.name}{{{q.job}}}, {C.L_MODEL})",
+               C.L_TOOL: f"label_values({C.TOOL_CALLS.name}{{{q.job}}}, {C.L_TOOL})"}
     for n in names:
         out.append(G.Template(name=n, label=n, query=sources[n], dataSource=DS, includeAll=True, multi=True,
                               allValue=".*", default="$__all", refresh=2, sort=1))
