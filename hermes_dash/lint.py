@@ -45,31 +45,18 @@ def expand_macros(expr: str) -> str:
     return _MACROS.sub("5m", expr)
 
 
-def _selectors(node) -> Iterator:
-    if isinstance(node, promql_parser.VectorSelector):
-        yield node
-        return
+def _nodes(node) -> Iterator:
+    """Every node of a promql-parser AST, depth first (a range selector's vector selector included)."""
+    yield node
     if isinstance(node, promql_parser.MatrixSelector):
         yield node.vector_selector
         return
     for attr in ("lhs", "rhs", "expr", "param"):
         child = getattr(node, attr, None)
         if child is not None and not isinstance(child, (str, int, float)):
-            yield from _selectors(child)
+            yield from _nodes(child)
     for arg in getattr(node, "args", None) or ():
-        yield from _selectors(arg)
-
-
-def _grouping_labels(node) -> Iterator[str]:
-    if isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
-        yield from node.modifier.labels
-    for attr in ("lhs", "rhs", "expr", "param"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, (str, int, float)) and \
-                not isinstance(child, promql_parser.VectorSelector):
-            yield from _grouping_labels(child)
-    for arg in getattr(node, "args", None) or ():
-        yield from _grouping_labels(arg)
+        yield from _nodes(arg)
 
 
 def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None) -> List[str]:
@@ -79,10 +66,11 @@ def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None
         ast = promql_parser.parse(expand_macros(expr))
     except Exception as e:  # promql-parser raises ValueError with the position
         return [f"{where}: does not parse: {e}: {expr}"]
+    nodes = list(_nodes(ast))
     errors = []
     used_labels: Set[str] = set()
     names = []
-    for vs in _selectors(ast):
+    for vs in (n for n in nodes if isinstance(n, promql_parser.VectorSelector)):
         name = vs.name or next((m.value for m in vs.matchers.matchers if m.name == "__name__"), None)
         if name not in known:
             errors.append(f"{where}: unknown metric {name}")
@@ -95,7 +83,9 @@ def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None
             if m.name not in labels | _ALWAYS:
                 errors.append(f"{where}: metric {name} has no label {m.name}")
         used_labels |= labels
-    for g in _grouping_labels(ast):
+    grouping = [g for n in nodes if isinstance(n, promql_parser.AggregateExpr) and n.modifier is not None
+                for g in n.modifier.labels]
+    for g in grouping:
         if names and not any(known[n] is None for n in names) and g not in used_labels | _ALWAYS:
             errors.append(f"{where}: groups by label {g} that none of {', '.join(sorted(set(names)))} has")
     return errors
