@@ -54,19 +54,6 @@ def render_readme(text: str, path: str = "README.md") -> str:
     return text
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory: all or nothing."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _cmd_readme(args: argparse.Namespace) -> int:
     with open(args.path, encoding="utf-8") as f:
         old = f.read()
@@ -77,7 +64,7 @@ def _cmd_readme(args: argparse.Namespace) -> int:
             return 1
         return 0
     if new != old:
-        write_atomic(args.path, new)
+        write_all(os.path.dirname(os.path.abspath(args.path)), {os.path.basename(args.path): new})
     return 0
 
 

@@ -175,6 +175,14 @@ def _build(cls: type, data: Mapping[str, Any], path: Optional[str], prefix: str 
         raise _fail(path, prefix or "<top>", str(e)) from None
 
 
+def parse_address(addr: str) -> Tuple[str, int]:
+    """Split HOST:PORT (IPv6 hosts in brackets) into (host, port); ValueError names the bad value."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {addr!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def _validate(cfg: Config, path: Optional[str]) -> Config:
     if cfg.instrumentation.max_label_values < 1:
         raise _fail(path, "instrumentation.max_label_values", "must be at least 1")
@@ -183,9 +191,10 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
             raise _fail(path, f"thresholds.{key}", "is a ratio: must be between 0 and 1")
     if not cfg.selectors.job or '"' in cfg.selectors.job:
         raise _fail(path, "selectors.job", f"must be a non-empty job name without quotes, got {cfg.selectors.job!r}")
-    host, sep, port = cfg.exporter.address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise _fail(path, "exporter.address", f"expected HOST:PORT, got {cfg.exporter.address!r}")
+    try:
+        parse_address(cfg.exporter.address)
+    except ValueError as e:
+        raise _fail(path, "exporter.address", str(e)) from None
     return cfg
 
 

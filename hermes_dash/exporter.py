@@ -13,23 +13,17 @@ import fcntl
 import glob
 import logging
 import os
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
+from .config import parse_address
 
 log = logging.getLogger("hermes_dash")
 
 #: environment variable overriding the exporter address (HOST:PORT)
 ADDR_ENV = "HERMES_DASH_METRICS_ADDR"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def parse_address(addr: str) -> Tuple[str, int]:
-    """Split HOST:PORT (IPv6 hosts in brackets) into (host, port); ValueError names the bad value."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{ADDR_ENV}: expected HOST:PORT, got {addr!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def multiprocess_dir() -> Optional[str]:

@@ -24,6 +24,7 @@ import functools
 import inspect
 import threading
 import time
+from asyncio import CancelledError as _AsyncCancelled
 from concurrent.futures import CancelledError as _FutureCancelled
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
@@ -38,10 +39,6 @@ _perf = time.perf_counter
 
 # Exceptions that mean "stopped before it finished" rather than "failed". asyncio.CancelledError is a
 # BaseException since 3.8; concurrent.futures has its own.
-try:  # pragma: no cover - always importable on CPython
-    from asyncio import CancelledError as _AsyncCancelled
-except ImportError:  # pragma: no cover
-    _AsyncCancelled = _FutureCancelled
 _CANCELLED = (_AsyncCancelled, _FutureCancelled, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
@@ -254,10 +251,7 @@ class HermesMetrics:
         disable_created_metrics()
         self.config = config
         self.registry = registry
-        self._m: Dict[str, Any] = {}
-        for spec in C.METRICS:
-            self._m[spec.name] = _make_metric(spec, registry)
-        g = self._m
+        g = {spec.name: _make_metric(spec, registry) for spec in C.METRICS}
         self._tool_calls = g[C.TOOL_CALLS.name]
         self._tool_duration = g[C.TOOL_DURATION.name]
         self._request_duration = g[C.REQUEST_DURATION.name]

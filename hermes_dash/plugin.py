@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
 
 from . import catalogue as C
-from .config import Config, load_config
+from .config import load_config
 from .exporter import ADDR_ENV, multiprocess_dir, prepare_multiprocess_dir, serve
 from .instrumentation import HermesMetrics
 
@@ -58,10 +58,9 @@ class HermesHooks:
         hooks.on_session_start(session_id="s1", model="m", platform="cli")
     """
 
-    def __init__(self, metrics: HermesMetrics, config: Optional[Config] = None,
-                 clock: Callable[[], float] = _now):
+    def __init__(self, metrics: HermesMetrics, clock: Callable[[], float] = _now):
         self.metrics = metrics
-        self.idle_timeout = (config.instrumentation if config else metrics.config).session_idle_timeout_seconds
+        self.idle_timeout = metrics.config.session_idle_timeout_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: Dict[str, _SessionState] = {}
@@ -261,12 +260,15 @@ def _build() -> HermesHooks:
     if path:
         prepare_multiprocess_dir(path)
     metrics = HermesMetrics(registry=CollectorRegistry(), config=cfg.instrumentation)
-    hooks = HermesHooks(metrics, cfg)
+    hooks = HermesHooks(metrics)
     atexit.register(hooks.finish_all)
     address = os.environ.get(ADDR_ENV) or cfg.exporter.address
     try:
         _STATE["server"] = serve(metrics.registry, address, before_collect=hooks.sweep)
         log.info("hermes-dash: serving /metrics on http://%s/metrics", address)
+    except ValueError as e:  # a bad HERMES_DASH_METRICS_ADDR (the config file's address is validated on load)
+        log.error("hermes-dash: %s=%r: %s; /metrics is not served, metrics are still recorded",
+                  ADDR_ENV, address, e)
     except OSError as e:
         # another worker of the same gateway already serves the shared multiprocess directory
         log.warning("hermes-dash: cannot serve /metrics on %s (%s); metrics are still recorded%s",

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from hermes_dash import catalogue as C
-from hermes_dash.config import Config, Instrumentation, Price
+from hermes_dash.config import Instrumentation, Price
 from hermes_dash.instrumentation import HermesMetrics
 from hermes_dash.plugin import HermesHooks
 
@@ -27,7 +27,7 @@ def make(idle=0.0, prices=None):
     reg = CollectorRegistry()
     inst = Instrumentation(prices=prices or {}, session_idle_timeout_seconds=idle)
     clock = Clock()
-    hooks = HermesHooks(HermesMetrics(registry=reg, config=inst), Config(instrumentation=inst), clock=clock)
+    hooks = HermesHooks(HermesMetrics(registry=reg, config=inst), clock=clock)
     return reg, hooks, clock
 
 
