@@ -46,7 +46,9 @@ def test_bad_files_name_file_and_key(tmp_path, text, key, what):
     with pytest.raises(ConfigError) as e:
         load_config(p)
     msg = str(e.value)
-    assert msg.startswith(p + ": ") and f": {key}" in msg if key else msg.startswith(p + ": ")
+    assert msg.startswith(p + ": ")
+    if key:
+        assert f": {key}: " in msg
     assert what in msg
 
 

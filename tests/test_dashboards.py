@@ -138,7 +138,7 @@ def test_job_selector_and_datasource_follow_the_config():
     exprs = [e for _, e in dashboard_exprs(d) if "hermes_" in e]
     assert exprs and all('job="agents"' in e and "hermes-agent" not in e for e in exprs)
     ds = next(v for v in d["templating"]["list"] if v["name"] == "datasource")
-    assert ds["current"]["text"] == "Mimir" or ds["current"]["value"] == "Mimir"
+    assert (ds["current"]["text"], ds["current"]["value"]) == ("Mimir", "Mimir")
 
 
 def test_every_query_names_known_metrics_and_labels(built):

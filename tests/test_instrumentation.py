@@ -168,9 +168,8 @@ def test_cost_total_is_exact_to_a_billionth(calls):
 
 def test_known_labels_initialised_at_zero(registry):
     """Closed label sets, known tools and known models exist at zero before any event."""
-    m = HermesMetrics(registry=registry, config=Instrumentation(known_tools=("terminal",),
-                                                                known_models=("hermes-3-8b",)))
-    assert m is not None
+    HermesMetrics(registry=registry, config=Instrumentation(known_tools=("terminal",),
+                                                            known_models=("hermes-3-8b",)))
     for s in C.TOOL_STATUSES:
         assert tool_count(registry, "terminal", s) == 0
     for et in C.LLM_ERROR_TYPES:

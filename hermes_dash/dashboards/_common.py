@@ -22,6 +22,7 @@ TAG = "hermes"
 DASHBOARDS = (("overview", "Hermes / Overview"), ("latency", "Hermes / Latency"),
               ("reliability", "Hermes / Reliability"), ("cost", "Hermes / Cost"),
               ("capacity", "Hermes / Capacity"), ("business", "Hermes / Business"))
+TITLES = dict(DASHBOARDS)
 
 
 def uid(name: str) -> str:
@@ -98,9 +99,9 @@ def _panel(p: Panel, pid: int, x: int, y: int):
     common = dict(title=p.title, description=describe(p.about), dataSource=DS, targets=_targets(p),
                   gridPos=G.GridPos(h=p.height, w=p.width, x=x, y=y), id=pid)
     if p.link:
-        common["links"] = [{"title": dict(DASHBOARDS)[p.link], "url": f"/d/{uid(p.link)}", "type": "link",
+        common["links"] = [{"title": TITLES[p.link], "url": f"/d/{uid(p.link)}", "type": "link",
                             "icon": "dashboard", "tags": [], "asDropdown": False, "includeVars": True,
-                            "keepTime": True, "targetBlank": False, "tooltip": f"Open {dict(DASHBOARDS)[p.link]}"}]
+                            "keepTime": True, "targetBlank": False, "tooltip": f"Open {TITLES[p.link]}"}]
     if p.kind == "stat":
         return G.Stat(format=p.unit, thresholds=_steps(p), reduceCalc="lastNotNull", graphMode="area",
                       colorMode="value", **common)
@@ -145,7 +146,7 @@ def dashboard(name: str, cfg: Config, rows: Sequence[Row], description: str,
             x += p.width
             row_h = max(row_h, p.height)
         y += row_h
-    title = dict(DASHBOARDS)[name]
+    title = TITLES[name]
     return G.Dashboard(
         title=title, uid=uid(name), description=description, tags=[TAG], panels=panels,
         editable=True, schemaVersion=SCHEMA_VERSION, timezone="browser", refresh="1m", graphTooltip=1,
