@@ -37,8 +37,8 @@ test: venv hermes-venv system-deps ## install what is missing, then run every te
 	$(PY) -m pytest -q tests
 	$(HERMES_PY) -m pytest -q tests_hermes
 
-test-fast: venv ## the tests that need neither the real agent nor the Debian tools
-	$(PY) -m pytest -q tests -m 'not slow'
+test-fast: venv ## the tests in tests/ only (no hermes-agent venv; promtool still needed)
+	$(PY) -m pytest -q tests
 
 test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 	$(HERMES_PY) -m pytest -q tests_hermes
