@@ -8,13 +8,19 @@ HERMES_PY := $(HERMES_VENV)/bin/python
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help dashboards venv hermes-venv system-deps test test-fast test-hermes bench readme check-generated clean
+.PHONY: help dashboards generate lint venv hermes-venv system-deps test test-fast test-rules test-hermes bench readme check-generated clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 dashboards: venv ## build dashboards/*.json (Grafana JSON) from the catalogue and config ($$HERMES_DASH_CONFIG)
-	$(PY) -m hermes_dash.cli build --out dashboards
+	$(PY) -m hermes_dash.cli build --only dashboards
+
+generate: venv ## build every generated file: dashboards/, rules/, deploy/ (config: $$HERMES_DASH_CONFIG)
+	$(PY) -m hermes_dash.cli build
+
+lint: venv system-deps ## hermes-dash lint: rule files and dashboards (PromQL, catalogue names, alert style, promtool)
+	$(PY) -m hermes_dash.cli lint rules dashboards
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,11 +40,15 @@ system-deps: ## install promtool/prometheus/alertmanager (Debian/Ubuntu, as root
 	@bash scripts/system-deps.sh
 
 test: venv hermes-venv system-deps ## install what is missing, then run every test
+	$(PY) -m hermes_dash.cli lint rules dashboards
 	$(PY) -m pytest -q tests
 	$(HERMES_PY) -m pytest -q tests_hermes
 
 test-fast: venv ## the tests in tests/ only (no hermes-agent venv; promtool still needed)
 	$(PY) -m pytest -q tests
+
+test-rules: system-deps ## promtool test rules on rule_tests/ (hand-written and seed-defect cases), for CI
+	promtool test rules rule_tests/*.yml rule_tests/seed_defects/*.yml
 
 test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 	$(HERMES_PY) -m pytest -q tests_hermes
@@ -47,12 +57,12 @@ bench: venv ## run the benchmarks under bench/ and print medians
 	$(PY) bench/bench_instrumentation.py
 	$(PY) bench/bench_dashboards.py
 
-readme: venv ## regenerate the generated parts of README.md (the metric table)
+readme: venv ## regenerate the generated parts of README.md (metric and alert tables)
 	$(PY) -m hermes_dash.cli readme --write README.md
 
 check-generated: venv ## fail when a committed generated file is stale
 	$(PY) -m hermes_dash.cli readme --check README.md
-	$(PY) -m hermes_dash.cli build --check --out dashboards
+	$(PY) -m hermes_dash.cli build --check
 
 clean: ## remove virtualenvs and caches
 	rm -rf $(VENV) $(HERMES_VENV) .pytest_cache .hypothesis build *.egg-info

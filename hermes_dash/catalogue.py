@@ -12,6 +12,7 @@ objects (``hermes_dash.instrumentation`` does) and holds no thresholds (``hermes
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
@@ -206,19 +207,128 @@ PROCESS_CPU = "process_cpu_seconds_total"
 GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 EXTERNAL_SERIES: Mapping[str, Tuple[str, ...]] = {
     UP: (),
-    ALERTS: ("alertname", "alertstate", "severity", "team"),
+    ALERTS: ("alertname", "alertstate", "severity", "team"),  # and the alert's own labels
     PROCESS_MEMORY: (),
     PROCESS_CPU: (),
     GPU_UTIL: ("gpu", "Hostname", "UUID", "modelName", "device"),
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Recording rules (level:metric:operations). The seed's three names are kept.
+# Recording rules, named level:metric:operations. The level `hermes` means "aggregated over the Hermes
+# agents of one scrape job": every rule keeps `job`, so several jobs or Prometheus servers (federation,
+# a long-term store) never mix. The seed's three names are kept.
 # ---------------------------------------------------------------------------------------------------------
-RULE_TOOL_SUCCESS_RATE = "hermes:tool_success_rate:5m"
-RULE_REQUEST_P95 = "hermes:request_duration_p95:5m"
-RULE_COST_PER_HOUR = "hermes:cost_per_hour_usd"
-RECORDING_RULES: Tuple[str, ...] = (RULE_TOOL_SUCCESS_RATE, RULE_REQUEST_P95, RULE_COST_PER_HOUR)
+@dataclass(frozen=True)
+class RecordingRule:
+    """One recorded series: its name, the labels it keeps, and what it means."""
+    name: str
+    labels: Tuple[str, ...]
+    help: str
+
+
+RULE_TOOL_SUCCESS_RATE = RecordingRule(
+    "hermes:tool_success_rate:5m", (L_JOB, L_TOOL), "Share of a tool's calls that succeeded, over 5m.")
+RULE_TOOL_FAILURE_RATIO = RecordingRule(
+    "hermes:tool_failure_ratio:5m", (L_JOB, L_TOOL),
+    "Share of a tool's calls with any status but success (error, timeout, cancelled, blocked), over 5m.")
+RULE_TOOL_CALLS_RATE = RecordingRule(
+    "hermes:tool_calls:rate5m", (L_JOB, L_TOOL), "Tool calls per second, over 5m.")
+RULE_LLM_ERROR_RATIO = RecordingRule(
+    "hermes:llm_error_ratio:5m", (L_JOB, L_MODEL), "Share of a model's LLM API calls that failed, over 5m.")
+RULE_LLM_REQUESTS_RATE = RecordingRule(
+    "hermes:llm_requests:rate5m", (L_JOB, L_MODEL), "LLM API calls per second, over 5m.")
+RULE_REQUEST_P95 = RecordingRule(
+    "hermes:request_duration_p95:5m", (L_JOB,), "P95 of turn duration in seconds, over 5m.")
+RULE_REQUEST_P99 = RecordingRule(
+    "hermes:request_duration_p99:5m", (L_JOB,), "P99 of turn duration in seconds, over 5m.")
+RULE_COST_PER_HOUR = RecordingRule(
+    "hermes:cost_per_hour_usd", (L_JOB, L_MODEL), "USD per hour, averaged over the last hour.")
+RULE_COST_24H = RecordingRule(
+    "hermes:cost_usd:increase24h", (L_JOB,), "USD spent over the last 24 hours.")
+RULE_TOKENS_24H = RecordingRule(
+    "hermes:tokens:increase24h", (L_JOB,), "Tokens consumed over the last 24 hours.")
+RULE_TOKENS_RATE = RecordingRule(
+    "hermes:tokens:rate5m", (L_JOB,), "Tokens per second, over 5m.")
+RULE_UNPRICED_TOKENS_RATE = RecordingRule(
+    "hermes:unpriced_tokens:rate5m", (L_JOB, L_MODEL), "Tokens of models with no known price, per second.")
+RULE_SESSIONS_1H = RecordingRule(
+    "hermes:sessions:increase1h", (L_JOB,), "Sessions finished over the last hour.")
+RULE_COMPLETION_RATIO = RecordingRule(
+    "hermes:session_completion_ratio:1h", (L_JOB,), "Share of the sessions finished over the last hour that completed.")
+RULE_ACTIVE_SESSIONS = RecordingRule(
+    "hermes:active_sessions:sum", (L_JOB, L_INSTANCE), "Sessions with a turn in progress, per instance.")
+
+RECORDING_RULES: Tuple[RecordingRule, ...] = (
+    RULE_TOOL_SUCCESS_RATE, RULE_TOOL_FAILURE_RATIO, RULE_TOOL_CALLS_RATE, RULE_LLM_ERROR_RATIO,
+    RULE_LLM_REQUESTS_RATE, RULE_REQUEST_P95, RULE_REQUEST_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
+    RULE_TOKENS_24H, RULE_TOKENS_RATE, RULE_UNPRICED_TOKENS_RATE, RULE_SESSIONS_1H, RULE_COMPLETION_RATIO,
+    RULE_ACTIVE_SESSIONS,
+)
+
+# SLO error ratios, one recorded series per SLI and burn-rate window (Sloth's slo:sli_error:ratio_rate<w>).
+SLI_TURN_ERRORS = "turn_errors"  # turns that ended in error, of the turns that were not interrupted
+SLI_TURN_SLOW = "turn_slow"      # turns slower than slo.turn_latency_seconds, of all turns
+SLIS = (SLI_TURN_ERRORS, SLI_TURN_SLOW)
+_SLO_RULE = re.compile(r"hermes:(%s):ratio_rate(\w+)" % "|".join(SLIS))
+
+
+def slo_rule(sli: str, window: str) -> RecordingRule:
+    """The recorded error ratio of `sli` over `window`, e.g. hermes:turn_errors:ratio_rate5m."""
+    assert sli in SLIS, sli
+    return RecordingRule(f"hermes:{sli}:ratio_rate{window}", (L_JOB,),
+                         f"SLO error ratio of {sli} over {window}.")
+
+
+def recording_rule(name: str) -> Optional[RecordingRule]:
+    """The catalogue's recording rule called `name` (SLO ratios for any window), or None."""
+    for r in RECORDING_RULES:
+        if r.name == name:
+            return r
+    m = _SLO_RULE.fullmatch(name)
+    return slo_rule(m.group(1), m.group(2)) if m else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Alerts: Hermes<Subject><Condition>. The seed's names are kept. Teams route in Alertmanager: `finance`
+# to the receiver slack-finance, everything else to slack-platform; severity critical also pages.
+# ---------------------------------------------------------------------------------------------------------
+A_HIGH_LATENCY = "HermesHighLatency"
+A_CRITICAL_LATENCY = "HermesCriticalLatency"
+A_TOOL_ERROR_RATE = "HermesToolErrorRate"
+A_LLM_ERROR_RATE = "HermesLLMErrorRate"
+A_INSTANCE_DOWN = "HermesInstanceDown"
+A_METRICS_ABSENT = "HermesMetricsAbsent"
+A_COST_OVERRUN = "HermesCostOverrun"
+A_DAILY_COST_BUDGET = "HermesDailyCostBudget"
+A_DAILY_TOKEN_BUDGET = "HermesDailyTokenBudget"
+A_TOKEN_SPIKE = "HermesTokenSpike"
+A_SESSIONS_NEAR_CAPACITY = "HermesSessionsNearCapacity"
+A_TASK_COMPLETION_LOW = "HermesTaskCompletionLow"
+A_UNPRICED_TOKENS = "HermesUnpricedTokens"
+A_TURN_ERROR_BUDGET_BURN = "HermesTurnErrorBudgetBurn"
+A_TURN_LATENCY_BUDGET_BURN = "HermesTurnLatencyBudgetBurn"
+ALERT_NAMES = (
+    A_HIGH_LATENCY, A_CRITICAL_LATENCY, A_TOOL_ERROR_RATE, A_LLM_ERROR_RATE, A_INSTANCE_DOWN,
+    A_METRICS_ABSENT, A_COST_OVERRUN, A_DAILY_COST_BUDGET, A_DAILY_TOKEN_BUDGET, A_TOKEN_SPIKE,
+    A_SESSIONS_NEAR_CAPACITY, A_TASK_COMPLETION_LOW, A_UNPRICED_TOKENS, A_TURN_ERROR_BUDGET_BURN,
+    A_TURN_LATENCY_BUDGET_BURN,
+)
+
+L_ALERTNAME = "alertname"
+L_SEVERITY = "severity"
+L_TEAM = "team"
+L_SLO = "slo"  # on the SLO burn-rate alerts: which SLI burns
+SEVERITIES = ("critical", "warning", "info")
+CRITICAL, WARNING, INFO = SEVERITIES
+TEAM_PLATFORM = "platform"
+TEAM_FINANCE = "finance"
+TEAMS = (TEAM_PLATFORM, TEAM_FINANCE)
+# Alertmanager receivers (the contract): severity=critical pages, team=finance goes to finance's Slack,
+# everything else to the platform's Slack.
+RECEIVER_PAGER = "pagerduty-critical"
+RECEIVER_FINANCE = "slack-finance"
+RECEIVER_PLATFORM = "slack-platform"
+RECEIVERS = (RECEIVER_PAGER, RECEIVER_FINANCE, RECEIVER_PLATFORM)
 
 # ---------------------------------------------------------------------------------------------------------
 # Renames from the seed chapter, shown in the README.

@@ -1,6 +1,7 @@
 """The `hermes-dash` command line.
 
-    hermes-dash build [--config F] [--out dashboards] [--check]   # write (or check) the dashboards
+    hermes-dash build [--config F] [--root .] [--check]   # write (or check) dashboards/, rules/, deploy/
+    hermes-dash lint [PATH ...]          # check rule files and dashboards (PromQL, names, alert style)
     GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]  # upload them to Grafana
     hermes-dash metrics-table            # the catalogue as a Markdown table
     hermes-dash readme --check README.md # fail when README's generated sections are stale
@@ -40,7 +41,30 @@ def renames_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-SECTIONS = {"metric-table": metrics_table, "seed-renames": renames_table}
+def alerts_table() -> str:
+    """The generated alerts with their routing labels, at the default config (the README's alert table)."""
+    from .config import DEFAULT
+    from .rules import alert_groups
+    rows = ["| alert | severity | team | for | summary (default config) |", "|---|---|---|---|---|"]
+    for g in alert_groups(DEFAULT):
+        for r in g["rules"]:
+            rows.append(f"| [`{r['alert']}`](RUNBOOK.md#{r['alert'].lower()}) | {r['labels']['severity']} | "
+                        f"{r['labels']['team']} | {r['for']} | {r['annotations']['summary']} |")
+    return "\n".join(rows) + "\n"
+
+
+def recording_table() -> str:
+    """The catalogue's recording rules (the README's recording-rule table)."""
+    rows = ["| recording rule | labels | meaning |", "|---|---|---|"]
+    rows += [f"| `{r.name}` | {', '.join(r.labels)} | {r.help} |" for r in C.RECORDING_RULES]
+    names = "<br>".join(f"`{C.slo_rule(sli, '<window>').name}`" for sli in C.SLIS)
+    rows.append(f"| {names} | job | SLO error ratios (turns that failed; turns slower than the SLO latency), "
+                "one per burn-rate window of the config: 5m, 30m, 1h, 2h, 6h, 1d, 3d by default. |")
+    return "\n".join(rows) + "\n"
+
+
+SECTIONS = {"metric-table": metrics_table, "seed-renames": renames_table, "alert-table": alerts_table,
+            "recording-table": recording_table}
 
 
 def render_readme(text: str, path: str = "README.md") -> str:
@@ -69,13 +93,15 @@ def _cmd_readme(args: argparse.Namespace) -> int:
 
 
 def write_all(out_dir: str, files: Dict[str, str]) -> None:
-    """Write every file, or none: all are staged as temporary files first, then renamed into place."""
-    os.makedirs(out_dir, exist_ok=True)
+    """Write every file (paths relative to `out_dir`), or none: all are staged as temporary files next
+    to their destination first, then renamed into place."""
     staged = []
     try:
         for name, text in sorted(files.items()):
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
-            staged.append((tmp, os.path.join(out_dir, name)))
+            dest = os.path.join(out_dir, name)
+            os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", dir=os.path.dirname(dest) or ".")
+            staged.append((tmp, dest))
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
     except BaseException:
@@ -86,24 +112,47 @@ def write_all(out_dir: str, files: Dict[str, str]) -> None:
         os.replace(tmp, dest)
 
 
+def generated_files(cfg, kinds=None) -> Dict[str, str]:
+    """Every generated file (dashboards, rules, deploy) as text, by path relative to the repository."""
+    from .dashboards import render_all
+    from .deploy import render_deploy_files
+    from .rules import render_rule_files
+    out: Dict[str, str] = {}
+    for kind, render in (("dashboards", render_all), ("rules", render_rule_files), ("deploy", render_deploy_files)):
+        if kinds is None or kind in kinds:
+            out.update({f"{kind}/{name}": text for name, text in render(cfg).items()})
+    return out
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
-    from .dashboards import render_all
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
         print(f"hermes-dash build: {e}", file=sys.stderr)
         return 2
-    files = render_all(cfg)
+    files = generated_files(cfg, args.only)
     if args.check:
-        stale = [n for n, text in sorted(files.items())
-                 if not os.path.exists(os.path.join(args.out, n))
-                 or open(os.path.join(args.out, n), encoding="utf-8").read() != text]
-        for n in stale:
-            print(f"{os.path.join(args.out, n)} is stale: run `make dashboards`", file=sys.stderr)
+        stale = []
+        for n, text in sorted(files.items()):
+            path = os.path.join(args.root, n)
+            if not os.path.exists(path) or open(path, encoding="utf-8").read() != text:
+                stale.append(path)
+                print(f"{path} is stale: run `make generate`", file=sys.stderr)
         return 1 if stale else 0
-    write_all(args.out, files)
-    print(f"wrote {len(files)} dashboards to {args.out}/: {', '.join(sorted(files))}")
+    write_all(args.root, files)
+    print(f"wrote {len(files)} files under {args.root}/: {', '.join(sorted(files))}")
+    return 0
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from .lint import lint_paths
+    errors = lint_paths(args.paths, promtool=not args.no_promtool)
+    for e in errors:
+        print(e, file=sys.stderr)
+    if errors:
+        print(f"hermes-dash lint: {len(errors)} problem(s)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -129,10 +178,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="hermes-dash", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("metrics-table", help="print the catalogue as a Markdown table")
-    b = sub.add_parser("build", help="write the Grafana dashboards")
+    b = sub.add_parser("build", help="write the generated files: dashboards/, rules/, deploy/")
     b.add_argument("--config", help="config file (default: $HERMES_DASH_CONFIG, else the defaults)")
-    b.add_argument("--out", default="dashboards", help="output directory (default: dashboards)")
-    b.add_argument("--check", action="store_true", help="only check the files are current")
+    b.add_argument("--root", default=".", help="directory that holds dashboards/, rules/, deploy/ (default: .)")
+    b.add_argument("--only", nargs="+", choices=("dashboards", "rules", "deploy"), help="build only these")
+    b.add_argument("--check", action="store_true", help="only check the files are current; write nothing")
+    li = sub.add_parser("lint", help="check rule files and dashboards: PromQL, catalogue names, alert style")
+    li.add_argument("paths", nargs="*", default=["rules", "dashboards"],
+                    help="rule files (.yml), dashboards (.json) or directories of them (default: rules dashboards)")
+    li.add_argument("--no-promtool", action="store_true", help="skip the promtool checks")
     r = sub.add_parser("readme", help="check or rewrite README's generated sections")
     r.add_argument("path")
     g = r.add_mutually_exclusive_group(required=True)
@@ -149,6 +203,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _cmd_push(args)
     if args.cmd == "build":
         return _cmd_build(args)
+    if args.cmd == "lint":
+        return _cmd_lint(args)
     if args.cmd == "metrics-table":
         sys.stdout.write(metrics_table())
         return 0

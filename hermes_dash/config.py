@@ -14,8 +14,9 @@ import collections.abc
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple, get_args, get_origin, get_type_hints
+from typing import Any, Dict, Mapping, NewType, Optional, Tuple, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -25,6 +26,20 @@ CONFIG_ENV = "HERMES_DASH_CONFIG"
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names the file and the key."""
+
+
+#: a Prometheus duration such as 30s, 5m, 1h30m, 3d (units ms, s, m, h, d, w, y; largest first)
+Duration = NewType("Duration", str)
+_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
+_UNIT_SECONDS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration: duration_seconds("1h30m") == 5400.0; ValueError when unparsable."""
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if not text or m is None or not any(m.groups()):
+        raise ValueError(f"expected a Prometheus duration such as 30s, 5m, 1h or 3d, got {text!r}")
+    return float(sum(int(g) * u for g, u in zip(m.groups(), _UNIT_SECONDS) if g))
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,110 @@ class Thresholds:
     # and the share of it at which to warn.
     session_capacity_per_instance: float = 32.0
     capacity_warning_ratio: float = 0.8
-    # HermesTaskCompletionLow and the business dashboard's completion line.
+    # HermesTaskCompletionLow and the business dashboard's completion line: share of the sessions
+    # finished over the last hour that completed.
     task_completion_target: float = 0.9
+    # Minimum traffic. A ratio over a handful of events is noise (1 failed call of 2 is "50%"), so the
+    # ratio alerts fire only with at least this many events in their window:
+    # HermesToolErrorRate — calls of the tool over 5m;
+    tool_error_min_calls: float = 10.0
+    # HermesLLMErrorRate — API calls to the model over 5m;
+    llm_error_min_requests: float = 10.0
+    # HermesTaskCompletionLow — sessions finished over 1h.
+    task_completion_min_sessions: float = 10.0
+    # HermesTokenSpike: the 5m token rate is above `token_spike_factor` times its average over the last
+    # hour AND above `token_spike_min_tokens_per_second`. The floor keeps trivial traffic quiet (the seed's
+    # 0.1 -> 0.3 tokens/s was a "3x spike"). The cost dashboard's token panel draws the floor.
+    token_spike_factor: float = 2.0
+    token_spike_min_tokens_per_second: float = 100.0
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """One multi-window burn-rate condition: the error ratio over both `long` and `short` is above
+    `factor` times the error budget (1 - target). The short window makes the alert stop soon after
+    the burning stops."""
+    factor: float
+    long: Duration
+    short: Duration
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Service level objectives of agent turns, alerted on with multi-window multi-burn-rate rules
+    (Google SRE workbook ch. 5, as Sloth generates them). Read by HermesTurnErrorBudgetBurn,
+    HermesTurnLatencyBudgetBurn and the `hermes:turn_*:ratio_rate<window>` recording rules."""
+    # Share of turns (interrupted ones excluded) that must end without error, over the SLO period.
+    turn_success_target: float = 0.99
+    # Share of turns that must finish within `turn_latency_seconds`. That value must be a bucket
+    # boundary of hermes_request_duration_seconds: the rule counts turns in that bucket.
+    turn_latency_target: float = 0.99
+    turn_latency_seconds: float = 60.0
+    # Burn-rate windows for a 30-day period. A factor F over window W spends F*W/30d of the budget:
+    # 14.4 over 1h is 2% of it, 6 over 6h 5%, 3 over 1d 10%, 1 over 3d 10%. `page` conditions fire
+    # the critical alert, `ticket` conditions the warning one; either condition of a list suffices.
+    page: Tuple[BurnWindow, ...] = (BurnWindow(14.4, Duration("1h"), Duration("5m")),
+                                    BurnWindow(6.0, Duration("6h"), Duration("30m")))
+    ticket: Tuple[BurnWindow, ...] = (BurnWindow(3.0, Duration("1d"), Duration("2h")),
+                                      BurnWindow(1.0, Duration("3d"), Duration("6h")))
+
+
+@dataclass(frozen=True)
+class ForDurations:
+    """How long each alert's condition must hold before it fires (the rule's `for`). Longer is quieter
+    and later; the promtool tests check each boundary."""
+    high_latency: Duration = Duration("5m")          # HermesHighLatency (seed: 5m)
+    critical_latency: Duration = Duration("2m")      # HermesCriticalLatency (seed: 2m)
+    tool_error_rate: Duration = Duration("5m")       # HermesToolErrorRate (seed: 5m)
+    llm_error_rate: Duration = Duration("5m")        # HermesLLMErrorRate
+    instance_down: Duration = Duration("1m")         # HermesInstanceDown (seed: 1m)
+    metrics_absent: Duration = Duration("5m")        # HermesMetricsAbsent: no target up at all
+    cost_overrun: Duration = Duration("15m")         # HermesCostOverrun (seed: 15m)
+    daily_cost_budget: Duration = Duration("5m")     # HermesDailyCostBudget
+    daily_token_budget: Duration = Duration("5m")    # HermesDailyTokenBudget
+    token_spike: Duration = Duration("10m")          # HermesTokenSpike (seed: 10m)
+    sessions_near_capacity: Duration = Duration("10m")  # HermesSessionsNearCapacity
+    task_completion_low: Duration = Duration("15m")  # HermesTaskCompletionLow
+    unpriced_tokens: Duration = Duration("15m")      # HermesUnpricedTokens
+    slo_page: Duration = Duration("2m")              # Hermes*BudgetBurn, critical (page) form
+    slo_ticket: Duration = Duration("15m")           # Hermes*BudgetBurn, warning (ticket) form
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Settings every alert shares (read by hermes_dash.rules and the runbook test)."""
+    # Every alert's runbook_url is this plus `#<alertname in lower case>`, a heading of RUNBOOK.md.
+    # Point it at where your copy of RUNBOOK.md is served.
+    runbook_url_base: str = "https://github.com/hermes-dash/hermes-dash/blob/main/RUNBOOK.md"
+    for_durations: ForDurations = field(default_factory=ForDurations)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """deploy/alertmanager/alertmanager.yml. Secrets are never in it: each receiver reads its Slack
+    webhook URL or PagerDuty routing key from a file under `secrets_dir`."""
+    secrets_dir: str = "/etc/alertmanager/secrets"
+    slack_platform_channel: str = "#hermes-alerts"
+    slack_finance_channel: str = "#hermes-cost"
+    # Alerts with the same alertname and job are sent together; wait this long for more to arrive.
+    group_wait: Duration = Duration("30s")
+    # How soon changes to a group already sent (a new tool failing) are sent.
+    group_interval: Duration = Duration("5m")
+    # How often a still-firing group is sent again: pages hourly, Slack every 4 hours, cost twice a day.
+    repeat_interval: Duration = Duration("4h")
+    page_repeat_interval: Duration = Duration("1h")
+    finance_repeat_interval: Duration = Duration("12h")
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    """deploy/prometheus/prometheus.yml, the example server config (hermes-dash demo uses it too)."""
+    scrape_interval: Duration = Duration("15s")
+    evaluation_interval: Duration = Duration("15s")
+    # HOST:PORT of the Hermes agents' /metrics (the plugin's exporter.address) ...
+    targets: Tuple[str, ...] = ("127.0.0.1:9464",)
+    # ... and of the Alertmanagers.
+    alertmanagers: Tuple[str, ...] = ("127.0.0.1:9093",)
 
 
 @dataclass(frozen=True)
@@ -115,6 +232,10 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     selectors: Selectors = field(default_factory=Selectors)
     grafana: Grafana = field(default_factory=Grafana)
+    slo: Slo = field(default_factory=Slo)
+    alerting: Alerting = field(default_factory=Alerting)
+    routing: Routing = field(default_factory=Routing)
+    prometheus: Prometheus = field(default_factory=Prometheus)
 
 
 DEFAULT = Config()
@@ -153,6 +274,12 @@ def _convert(value: Any, tp: Any, path: Optional[str], key: str) -> Any:
         if not math.isfinite(value) or value < 0:
             raise _fail(path, key, f"must be a finite number >= 0, got {value!r}")
         return tp(value)
+    if tp is Duration:
+        try:
+            duration_seconds(value)
+        except ValueError as e:
+            raise _fail(path, key, str(e)) from None
+        return Duration(value)
     if tp is str:
         if not isinstance(value, str):
             raise _fail(path, key, f"expected a string, got {value!r}")
@@ -189,6 +316,30 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
     for key in ("tool_error_rate", "llm_error_rate", "capacity_warning_ratio", "task_completion_target"):
         if getattr(cfg.thresholds, key) > 1:
             raise _fail(path, f"thresholds.{key}", "is a ratio: must be between 0 and 1")
+    if cfg.thresholds.token_spike_factor <= 1:
+        raise _fail(path, "thresholds.token_spike_factor", "must be above 1 (a spike is more than the average)")
+    for key in ("turn_success_target", "turn_latency_target"):
+        if not 0 < getattr(cfg.slo, key) < 1:
+            raise _fail(path, f"slo.{key}", "is a ratio: must be above 0 and below 1")
+    from .catalogue import REQUEST_BUCKETS
+    if cfg.slo.turn_latency_seconds not in REQUEST_BUCKETS:
+        raise _fail(path, "slo.turn_latency_seconds", "must be a bucket boundary of "
+                    f"hermes_request_duration_seconds: one of {', '.join(f'{b:g}' for b in REQUEST_BUCKETS)}")
+    for kind in ("page", "ticket"):
+        windows = getattr(cfg.slo, kind)
+        if not windows:
+            raise _fail(path, f"slo.{kind}", "needs at least one burn window")
+        for i, w in enumerate(windows):
+            if duration_seconds(w.short) >= duration_seconds(w.long):
+                raise _fail(path, f"slo.{kind}[{i}].short", "must be shorter than long")
+    if not cfg.alerting.runbook_url_base.startswith(("http://", "https://")):
+        raise _fail(path, "alerting.runbook_url_base", "must be an http(s) URL")
+    for key in ("targets", "alertmanagers"):
+        for i, a in enumerate(getattr(cfg.prometheus, key)):
+            try:
+                parse_address(a)
+            except ValueError as e:
+                raise _fail(path, f"prometheus.{key}[{i}]", str(e)) from None
     if not cfg.selectors.job or '"' in cfg.selectors.job:
         raise _fail(path, "selectors.job", f"must be a non-empty job name without quotes, got {cfg.selectors.job!r}")
     try:

@@ -1,7 +1,9 @@
-"""Static checks of PromQL in dashboards: every expression parses and names only known metrics and labels.
+"""Static checks of dashboards and rule files: PromQL parses, names only catalogue metrics and labels,
+and every alert follows the house style.
 
     errors = lint_dashboard(json.load(open("dashboards/cost.json")))
     # ['cost: panel "USD per hour": unknown metric hermes_cost_total', ...]
+    errors = lint_paths(["rules", "dashboards"])   # what `hermes-dash lint` runs
 
 Known names: the catalogue's series (with `_bucket`/`_count`/`_sum` for histograms), its recording rules,
 and the few series other exporters provide (`catalogue.EXTERNAL_SERIES`). promql-parser is the first
@@ -10,6 +12,8 @@ functions Prometheus 2.42 does not.
 """
 from __future__ import annotations
 
+import glob
+import json
 import os
 import re
 import subprocess
@@ -34,7 +38,7 @@ def known_series() -> Dict[str, Set[str]]:
         for s in m.sample_names:
             out[s] = set(m.labels)
     for r in C.RECORDING_RULES:
-        out[r] = None  # type: ignore[assignment]  # labels of recording rules are not checked here
+        out[r.name] = set(r.labels)
     for name, labels in C.EXTERNAL_SERIES.items():
         out[name] = set(labels)
     return out
@@ -72,11 +76,13 @@ def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None
     names = []
     for vs in (n for n in nodes if isinstance(n, promql_parser.VectorSelector)):
         name = vs.name or next((m.value for m in vs.matchers.matchers if m.name == "__name__"), None)
-        if name not in known:
+        rule = C.recording_rule(name) if name not in known else None
+        if name not in known and rule is None:
             errors.append(f"{where}: unknown metric {name}")
             continue
+        labels = known[name] if rule is None else set(rule.labels)
+        known[name] = labels
         names.append(name)
-        labels = known[name]
         if labels is None:
             continue
         for m in vs.matchers.matchers:
@@ -140,3 +146,100 @@ def promtool_check_exprs(exprs: Iterable[Tuple[str, str]], promtool: str = "prom
         if f'"lint:expr_{i}"' in text:
             errors.append(f"{w}: promtool rejects: {e}")
     return errors or [f"promtool check rules failed: {text.strip()}"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rule files
+# ---------------------------------------------------------------------------------------------------------
+ALERT_NAME = re.compile(r"Hermes[A-Z][A-Za-z0-9]*")
+#: labels an alert rule may set itself (Prometheus adds alertname and the expression's labels)
+ALERT_LABELS = {C.L_SEVERITY, C.L_TEAM, C.L_SLO}
+
+
+def lint_alert_style(rule: dict, where: str) -> List[str]:
+    """House style of one alert: name, severity, team, for, summary, description, runbook_url."""
+    errors = []
+    name = rule.get("alert")
+    if not isinstance(name, str) or not ALERT_NAME.fullmatch(name):
+        errors.append(f"{where}: alert name {name!r} is not CamelCase Hermes<Subject><Condition>")
+    labels = rule.get("labels") or {}
+    if labels.get(C.L_SEVERITY) not in C.SEVERITIES:
+        errors.append(f"{where}: labels.severity is {labels.get(C.L_SEVERITY)!r}, not one of {', '.join(C.SEVERITIES)}")
+    if labels.get(C.L_TEAM) not in C.TEAMS:
+        errors.append(f"{where}: labels.team is {labels.get(C.L_TEAM)!r}, not one of {', '.join(C.TEAMS)}")
+    for extra in sorted(set(labels) - ALERT_LABELS):
+        errors.append(f"{where}: label {extra} is not an alert label of the catalogue")
+    if not rule.get("for"):
+        errors.append(f"{where}: no `for` duration")
+    ann = rule.get("annotations") or {}
+    if not ann.get("summary"):
+        errors.append(f"{where}: no summary annotation")
+    elif "{{" in ann["summary"]:
+        errors.append(f"{where}: summary must be static (no template), got {ann['summary']!r}")
+    if not ann.get("description"):
+        errors.append(f"{where}: no description annotation")
+    elif "{{" not in ann["description"]:
+        errors.append(f"{where}: description should be templated ($labels / $value), got {ann['description']!r}")
+    if not str(ann.get("runbook_url", "")).startswith(("http://", "https://")):
+        errors.append(f"{where}: no runbook_url annotation (an http(s) URL)")
+    return errors
+
+
+def lint_rule_groups(data: dict, where: str) -> List[str]:
+    """Problems of a parsed rule file: names from the catalogue, PromQL, alert style."""
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
+        return [f"{where}: not a rule file (no `groups:` list)"]
+    known = known_series()
+    errors: List[str] = []
+    for g in data["groups"]:
+        for i, rule in enumerate(g.get("rules") or []):
+            if "record" in rule:
+                w = f"{where}: group {g.get('name')}: record {rule['record']}"
+                if C.recording_rule(rule["record"]) is None:
+                    errors.append(f"{w}: recording rule name is not in the catalogue")
+            else:
+                w = f"{where}: group {g.get('name')}: alert {rule.get('alert', f'#{i}')}"
+                errors += lint_alert_style(rule, w)
+            errors += lint_expr(str(rule.get("expr", "")), w, known)
+    return errors
+
+
+def promtool_check_rule_files(paths: List[str], promtool: str = "promtool") -> List[str]:
+    """`promtool check rules --lint-fatal` on the files, one call."""
+    if not paths:
+        return []
+    out = subprocess.run([promtool, "check", "rules", "--lint-fatal", *paths],
+                         capture_output=True, text=True, timeout=60)
+    return [] if out.returncode == 0 else [f"promtool check rules --lint-fatal: {(out.stdout + out.stderr).strip()}"]
+
+
+def lint_paths(paths: Iterable[str], promtool: bool = True) -> List[str]:
+    """Lint rule files (.yml/.yaml) and dashboards (.json), or directories of them."""
+    files: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(f for ext in ("*.yml", "*.yaml", "*.json") for f in glob.glob(os.path.join(p, ext)))
+        elif os.path.exists(p):
+            files.append(p)
+        else:
+            return [f"{p}: no such file or directory"]
+    errors: List[str] = []
+    rule_files, exprs = [], []
+    for f in files:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                data = json.load(fh) if f.endswith(".json") else yaml.safe_load(fh)
+        except (ValueError, yaml.YAMLError) as e:
+            errors.append(f"{f}: cannot parse: {e}")
+            continue
+        if f.endswith(".json"):
+            errors += [f"{f}: {e}" for e in lint_dashboard(data)]
+            exprs += [(f"{f}: {w}", e) for w, e in dashboard_exprs(data)]
+        else:
+            errors += lint_rule_groups(data, f)
+            rule_files.append(f)
+    if promtool:
+        errors += promtool_check_rule_files(rule_files)
+        if exprs:
+            errors += promtool_check_exprs(exprs)
+    return errors

@@ -110,5 +110,10 @@ def test_contract_metrics_present():
         assert m.type == typ and labels <= set(m.labels), name
     assert set(C.TOOL_STATUSES) >= {"success", "error", "timeout"}
     assert set(C.LLM_ERROR_TYPES) == {"rate_limit", "context_too_long", "timeout", "api_error"}
-    assert C.RECORDING_RULES == ("hermes:tool_success_rate:5m", "hermes:request_duration_p95:5m",
-                                 "hermes:cost_per_hour_usd")
+    assert {"hermes:tool_success_rate:5m", "hermes:request_duration_p95:5m",
+            "hermes:cost_per_hour_usd"} <= {r.name for r in C.RECORDING_RULES}
+    assert set(C.ALERT_NAMES) >= {
+        "HermesHighLatency", "HermesCriticalLatency", "HermesToolErrorRate", "HermesLLMErrorRate",
+        "HermesInstanceDown", "HermesMetricsAbsent", "HermesCostOverrun", "HermesDailyCostBudget",
+        "HermesDailyTokenBudget", "HermesTokenSpike", "HermesSessionsNearCapacity", "HermesTaskCompletionLow"}
+    assert C.RECEIVERS == ("pagerduty-critical", "slack-finance", "slack-platform")

@@ -1,0 +1,123 @@
+"""Start the real Prometheus and Alertmanager on 127.0.0.1 with free ports, and stop them.
+
+    with alertmanager("deploy/alertmanager/alertmanager.yml", workdir) as am:
+        am.post("/api/v2/alerts", [{"labels": {"alertname": "X"}}])
+        am.get("/api/v2/alerts")
+
+Used by the tests and the demo. Servers bind loopback only (Alertmanager's cluster listener is turned
+off), log to a file in `workdir`, and are stopped (then killed after a grace period) on exit; a server
+that does not become ready in time raises with the tail of its log.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
+
+#: where Debian's prometheus-alertmanager package puts the binary
+ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+PROMETHEUS_BINARIES = ("prometheus",)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_binary(names) -> str:
+    for n in names:
+        path = shutil.which(n)
+        if path:
+            return path
+    raise FileNotFoundError(f"none of {', '.join(names)} found: run `make system-deps`")
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    proc: subprocess.Popen
+    log_path: str
+
+    def get(self, path: str, timeout: float = 10.0):
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            body = r.read()
+        return json.loads(body) if body[:1] in (b"{", b"[") else body.decode()
+
+    def post(self, path: str, payload, timeout: float = 10.0):
+        req = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status
+
+    def log_tail(self, n: int = 30) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+
+
+def _wait_ready(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{server.name} not ready after {timeout:g}s:\n{server.log_tail()}")
+
+
+@contextlib.contextmanager
+def _run(name: str, argv: List[str], url: str, workdir: str, timeout: float) -> Iterator[Server]:
+    log_path = os.path.join(workdir, f"{name}.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                                stdin=subprocess.DEVNULL)
+    server = Server(name, url, proc, log_path)
+    try:
+        _wait_ready(server, timeout)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def alertmanager(config_file: str, workdir: str, port: Optional[int] = None,
+                 timeout: float = 20.0) -> Iterator[Server]:
+    """A real Alertmanager on 127.0.0.1:`port` (free if None), clustering off, data under `workdir`."""
+    port = port or free_port()
+    argv = [find_binary(ALERTMANAGER_BINARIES), f"--config.file={os.path.abspath(config_file)}",
+            f"--storage.path={os.path.join(workdir, 'alertmanager-data')}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"]
+    with _run("alertmanager", argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
+        yield s
+
+
+@contextlib.contextmanager
+def prometheus(config_file: str, workdir: str, port: Optional[int] = None, data_dir: Optional[str] = None,
+               extra_args: tuple = (), timeout: float = 30.0) -> Iterator[Server]:
+    """A real Prometheus on 127.0.0.1:`port` (free if None) with its TSDB in `data_dir`."""
+    port = port or free_port()
+    argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={os.path.abspath(config_file)}",
+            f"--storage.tsdb.path={data_dir or os.path.join(workdir, 'prometheus-data')}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *extra_args]
+    with _run("prometheus", argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
+        yield s
