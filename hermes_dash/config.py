@@ -115,7 +115,8 @@ class Thresholds:
     task_completion_min_sessions: float = 10.0
     # HermesTokenSpike: the 5m token rate is above `token_spike_factor` times its average over the last
     # hour AND above `token_spike_min_tokens_per_second`. The floor keeps trivial traffic quiet (the seed's
-    # 0.1 -> 0.3 tokens/s was a "3x spike"). The cost dashboard's token panel draws the floor.
+    # 0.1 -> 0.3 tokens/s was a "3x spike"). The cost dashboard's "Token rate against the spike
+    # alert" panel draws the floor and the factor.
     token_spike_factor: float = 2.0
     token_spike_min_tokens_per_second: float = 100.0
 

@@ -95,6 +95,15 @@ class Queries:
         return (f"{self._sum(C.COST.name, fn='increase', window='1h')} / "
                 f"{self._sum(C.SESSIONS.name, fn='increase', window='1h')}")
 
+    def token_rate_fleet(self) -> str:
+        """Tokens/s of the whole job from the recording rule HermesTokenSpike reads (no instance filter)."""
+        return f"{C.RULE_TOKENS_RATE.name}{{{self.job}}}"
+
+    def token_spike_level(self) -> str:
+        """The rate above which HermesTokenSpike's ratio condition holds: factor x the hourly average."""
+        return (f"{self.cfg.thresholds.token_spike_factor:g} * "
+                f"avg_over_time({C.RULE_TOKENS_RATE.name}{{{self.job}}}[1h])")
+
     def unpriced_tokens(self) -> str:
         return self._sum(C.UNPRICED_TOKENS.name, by=(C.L_MODEL,))
 

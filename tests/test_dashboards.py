@@ -121,12 +121,16 @@ def test_threshold_lines_follow_the_config():
     d = build_json("latency", DEFAULT)
     assert threshold_of(d, "Turn latency P50 / P95 / P99") == [DEFAULT.thresholds.latency_p95_seconds]
     cfg = config_from_mapping({"thresholds": {"latency_p95_seconds": 12.5, "tool_error_rate": 0.2,
-                                              "session_capacity_per_instance": 7}})
+                                              "session_capacity_per_instance": 7, "token_spike_factor": 3,
+                                              "token_spike_min_tokens_per_second": 250}})
     assert threshold_of(build_json("latency", cfg), "Turn latency P50 / P95 / P99") == [12.5]
     assert threshold_of(build_json("reliability", cfg), "Tool failure share by tool") == [0.2]
     assert threshold_of(build_json("capacity", cfg), "Active sessions by instance") == [7]
     cap = next(p for p in panels_of(build_json("capacity", cfg)) if p["title"] == "Capacity used by instance")
     assert cap["targets"][0]["expr"].endswith(" / 7")
+    assert threshold_of(build_json("cost", cfg), "Token rate against the spike alert") == [250]
+    spike = next(p for p in panels_of(build_json("cost", cfg)) if p["title"] == "Token rate against the spike alert")
+    assert spike["targets"][1]["expr"] == '3 * avg_over_time(hermes:tokens:rate5m{job="hermes-agent"}[1h])'
 
 
 def test_job_selector_and_datasource_follow_the_config():

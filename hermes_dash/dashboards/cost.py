@@ -27,9 +27,16 @@ def build(cfg: Config):
         ]),
         Row("Tokens", [
             Panel("Tokens per second by model and type", (Q(q.tokens_by_model_type(), "{{model}} {{token_type}}"),),
-                  "short", C.TOKENS, stacked=True),
+                  "short", C.TOKENS, width=8, stacked=True),
+            Panel("Token rate against the spike alert",
+                  (Q(q.token_rate_fleet(), "tokens/s (5m)"),
+                   Q(q.token_spike_level(), f"{t.token_spike_factor:g}x hourly average")),
+                  "short", "Tokens per second of all instances of the job (recording rule "
+                  f"`{C.RULE_TOKENS_RATE.name}`), the level {t.token_spike_factor:g}x its hourly average, and "
+                  f"the floor of {t.token_spike_min_tokens_per_second:g} tokens/s: HermesTokenSpike fires when "
+                  "the rate stays above both.", width=8, threshold=t.token_spike_min_tokens_per_second),
             Panel("Unpriced tokens per second", (Q(q.unpriced_tokens(), "{{model}}"),), "short",
-                  C.UNPRICED_TOKENS),
+                  C.UNPRICED_TOKENS, width=8),
         ]),
         Row("GPU (where the DCGM exporter is scraped)", [
             Panel("GPU utilisation", (Q(q.gpu_utilisation(), "{{Hostname}} GPU {{gpu}}"),), "percentunit",
