@@ -39,23 +39,26 @@ hermes-venv: $(HERMES_VENV)/.stamp ## create .venv-hermes: the real hermes-agent
 system-deps: ## install promtool/prometheus/alertmanager (Debian/Ubuntu, as root) when missing
 	@bash scripts/system-deps.sh
 
-test: venv hermes-venv system-deps ## install what is missing, then run every test
+test: venv hermes-venv system-deps ## install what is missing, then run every test (test-rules included)
 	$(PY) -m hermes_dash.cli lint rules dashboards
 	$(PY) -m pytest -q tests
 	$(HERMES_PY) -m pytest -q tests_hermes
+	$(MAKE) --no-print-directory test-rules
 
 test-fast: venv ## the tests in tests/ only (no hermes-agent venv; promtool still needed)
 	$(PY) -m pytest -q tests
 
-test-rules: system-deps ## promtool test rules on rule_tests/ (hand-written and seed-defect cases), for CI
-	promtool test rules rule_tests/*.yml rule_tests/seed_defects/*.yml
+test-rules: venv system-deps ## promtool: hand-written, seed-defect and regression cases, >=300 generated scenarios ($$HERMES_DASH_SCENARIOS), mutants
+	promtool test rules rule_tests/*.yml rule_tests/seed_defects/*.yml $(wildcard rule_tests/regressions/*.yml)
+	$(PY) -m hermes_dash.scenarios --mutants
 
 test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 	$(HERMES_PY) -m pytest -q tests_hermes
 
-bench: venv ## run the benchmarks under bench/ and print medians
+bench: venv system-deps ## run the benchmarks under bench/ and print medians
 	$(PY) bench/bench_instrumentation.py
 	$(PY) bench/bench_dashboards.py
+	$(PY) bench/bench_scenarios.py
 
 readme: venv ## regenerate the generated parts of README.md (metric and alert tables)
 	$(PY) -m hermes_dash.cli readme --write README.md

@@ -22,7 +22,7 @@ def main(argv=None):
     p.add_argument("--runs", type=int, default=11)
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as out:
-        build = [sys.executable, "-m", "hermes_dash.cli", "build", "--out", out]
+        build = [sys.executable, "-m", "hermes_dash.cli", "build", "--only", "dashboards", "--root", out]
         bare = [sys.executable, "-c", "pass"]
         tb, tp = [], []
         for _ in range(a.runs):

@@ -102,7 +102,7 @@ def test_panels_do_not_overlap_and_ids_are_unique(built):
 def test_links_annotations_and_rows(built):
     """Each dashboard links to the others (by tag), shows firing Hermes alerts, and has rows."""
     for name, d in built.items():
-        assert [(l["type"], l["tags"]) for l in d["links"]] == [("dashboards", ["hermes"])]
+        assert [(link["type"], link["tags"]) for link in d["links"]] == [("dashboards", ["hermes"])]
         ann = d["annotations"]["list"]
         assert [a["expr"] for a in ann] == ['ALERTS{alertname=~"Hermes.*", alertstate="firing"}']
         assert any(p["type"] == "row" for p in d["panels"]), name

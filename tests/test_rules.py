@@ -23,7 +23,8 @@ from conftest import require_tool
 ROOT = Path(__file__).resolve().parent.parent
 RULE_TESTS = ROOT / "rule_tests"
 SEED = RULE_TESTS / "seed"
-HAND_WRITTEN = sorted(RULE_TESTS.glob("*.yml")) + sorted((RULE_TESTS / "seed_defects").glob("*.yml"))
+HAND_WRITTEN = sorted(RULE_TESTS.glob("*.yml")) + sorted((RULE_TESTS / "seed_defects").glob("*.yml")) \
+    + sorted((RULE_TESTS / "regressions").glob("*.yml"))  # minimal failures saved by the property tests
 AM_FILE = ROOT / "deploy" / ALERTMANAGER_FILE
 SEED_DEFECTS = sorted((RULE_TESTS / "seed_defects").glob("*.yml"))
 
@@ -322,7 +323,7 @@ def test_runbook_url_base_comes_from_the_config():
 # --- promtool unit tests --------------------------------------------------------------------------------
 
 def test_hand_written_promtool_tests_pass():
-    """Every file in rule_tests/ and rule_tests/seed_defects/ passes `promtool test rules`, in one call."""
+    """Every file in rule_tests/, seed_defects/ and regressions/ passes `promtool test rules`, in one call."""
     out = subprocess.run([require_tool("promtool"), "test", "rules", *map(str, HAND_WRITTEN)],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr

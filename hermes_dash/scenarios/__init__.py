@@ -12,22 +12,23 @@ writes and runs promtool test files; `mutants` breaks the rules on purpose to pr
 from __future__ import annotations
 
 from itertools import zip_longest
-from typing import List
+from typing import List, Optional
 
 from .model import Scenario
 
 
-def draw_scenarios(count: int, seed: int = 0) -> List[Scenario]:
+def draw_scenarios(count: int, seed: int = 0, first: Optional[str] = None) -> List[Scenario]:
     """`count` distinct scenarios drawn by hypothesis, the same ones for the same seed and version.
 
     The set is stratified: an equal share starts with each fault kind, with steady traffic and with an
-    availability event, so no kind is left to chance (hypothesis favours the simplest values)."""
+    availability event, so no kind is left to chance (hypothesis favours the simplest values). With
+    `first`, every scenario starts with that kind."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as with_seed
 
     from .strategies import AVAILABILITY, KINDS, STEADY, scenarios
 
-    firsts = [STEADY, AVAILABILITY, *KINDS]
+    firsts = [first] if first else [STEADY, AVAILABILITY, *KINDS]
     per_kind = [count // len(firsts) + (i < count % len(firsts)) for i in range(len(firsts))]
     seen = set()
     by_kind: List[List[Scenario]] = []

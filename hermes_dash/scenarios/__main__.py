@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import shutil
 import sys
@@ -16,27 +17,11 @@ from typing import List, Optional
 
 from ..config import ConfigError, load_config
 from . import draw_scenarios
-from .mutants import MUTANTS, check_mutants_differ
-from .runner import Report, explain, generate_and_run, run_fixtures, write_fixture
+from .mutants import MUTANTS, check_mutants_differ, prioritised
+from .runner import explain, first_difference, generate_and_run, run_fixtures
 
 DEFAULT_RULES = ["rules/hermes_recording_rules.yml", "rules/hermes_alerts.yml"]
 SHOW = 5  # failures explained in full
-
-
-def _coverage(report: Report) -> List[str]:
-    """Alerts the set never checks firing, or never checks quiet: the set proves nothing about them."""
-    fire, quiet = {}, {}
-    for fx in report.fixtures:
-        for t in fx.test["promql_expr_test"]:
-            for sel in t["expr"].split("\nor "):
-                name = sel.split('alertname="', 1)[1].split('"', 1)[0]
-                sev = sel.split('severity="', 1)[1].split('"', 1)[0]
-                key = f"{name} ({sev})"
-                fired = any(f'alertname="{name}"' in s["labels"] and f'severity="{sev}"' in s["labels"]
-                            for s in t["exp_samples"])
-                (fire if fired else quiet)[key] = (fire if fired else quiet).get(key, 0) + 1
-    return [f"{k}: {fire.get(k, 0)} firing checks, {quiet.get(k, 0)} quiet checks"
-            for k in sorted(set(fire) | set(quiet))], fire, quiet
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -64,23 +49,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.monotonic()
     scenarios = draw_scenarios(args.count, args.seed)
     drawn = time.monotonic() - start
+    indices = list(range(len(scenarios)))
     if args.only is not None:
-        scenarios = scenarios[args.only: args.only + 1]
+        scenarios, indices = scenarios[args.only: args.only + 1], [args.only]
     shutil.rmtree(args.out, ignore_errors=True)
     fixtures, report = generate_and_run(scenarios, cfg, args.rules, os.path.join(args.out, "rules"),
-                                        jobs=args.jobs, batch=args.batch)
-    if args.only is not None:
-        for fx in fixtures:
-            fx.index = args.only
+                                        jobs=args.jobs, batch=args.batch, indices=indices)
     total = time.monotonic() - start
-    lines, fire, quiet = _coverage(report)
+    coverage = report.coverage()
     print(f"{len(fixtures)} scenarios (seed {args.seed}), {report.checks} checks of which "
           f"{report.firing_checks} expect an alert to fire: {len(report.failures)} disagreements; "
           f"{total:.1f} s ({drawn:.1f} s drawing with hypothesis, {report.seconds:.1f} s building and "
           f"running the fixtures), "
           f"{len(fixtures) / total:.1f} scenarios/s")
     if args.coverage:
-        print("\n".join("  " + line for line in lines))
+        for (name, sev), (f, q) in sorted(coverage.items()):
+            print(f"  {name} ({sev}): {f} firing checks, {q} quiet checks")
     for fx, diff in report.failures[:SHOW]:
         print(explain(fx, diff, args.seed), file=sys.stderr)
     if len(report.failures) > SHOW:
@@ -89,9 +73,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for e in report.errors:
         print(f"promtool error: {e}", file=sys.stderr)
     rc = 1 if report.failures or report.errors else 0
-    if args.only is None:
-        keys = {f"{a} ({s})" for a, s in _alert_keys(cfg)}
-        never = sorted(k for k in keys if not fire.get(k)) + sorted(k for k in keys if not quiet.get(k))
+    if args.only is None:  # a set that never expects an alert to fire (or to stay quiet) proves nothing about it
+        never = [f"{a} ({s})" for a, s in _alert_keys(cfg) if 0 in coverage.get((a, s), [0, 0])]
         if never:
             print("alerts the scenarios never check both firing and quiet: " + ", ".join(never), file=sys.stderr)
             rc = rc or 1
@@ -106,20 +89,21 @@ def _alert_keys(cfg):
 
 
 def _mutants(cfg, fixtures, args) -> int:
+    """Run the same fixtures against each broken rule set; each must make at least one disagree."""
     check_mutants_differ(cfg)
     rc = 0
     for i, m in enumerate(MUTANTS):
         d = os.path.join(args.out, f"mutant_{i}")
         files = m.write(cfg, d)
-        for fx in fixtures:
-            write_fixture(fx, d, files)
-        report = run_fixtures(fixtures, jobs=args.jobs, batch=args.batch, stop_at_first=True)
+        copies = [copy.copy(fx) for fx in prioritised(fixtures, m)]
+        start = time.monotonic()
+        report = run_fixtures(copies, jobs=args.jobs, batch=args.batch, stop_at_first=True, write_to=(d, files))
+        took = time.monotonic() - start
         if report.failures:
             fx, diff = report.failures[0]
-            first = diff.splitlines()[1].strip() if len(diff.splitlines()) > 1 else diff
-            print(f"mutant caught: {m.name}: by {fx.test['name']} ({first[:120]})")
+            print(f"mutant caught: {m.name}: scenario {fx.index}, {first_difference(diff)} ({took:.1f} s)")
         else:
-            print(f"MUTANT NOT CAUGHT: {m.name}: {len(fixtures)} scenarios all pass", file=sys.stderr)
+            print(f"MUTANT NOT CAUGHT: {m.name}: all {len(fixtures)} scenarios agree with it", file=sys.stderr)
             rc = 1
     return rc
 

@@ -100,7 +100,8 @@ class Scenario:
     def describe(self) -> str:
         """The scenario in words, for a failure report."""
         f = self.fleet
-        lines = [f"{self.minutes} minutes; instances {', '.join(f.instances)} (load x{', x'.join(map(str, self.scale_of()))}); "
+        scales = ", x".join(map(str, self.scale_of()))
+        lines = [f"{self.minutes} minutes; instances {', '.join(f.instances)} (load x{scales}); "
                  f"tools {', '.join(f.tools)}; models {', '.join(f.models)}",
                  "base load per instance and minute: " + _load_words(self.base)]
         for x in self.faults:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, List, Sequence, Tuple
 
 from .. import catalogue as C
 from ..config import Config
@@ -27,6 +27,8 @@ class Mutant:
     #: (config, recording groups, alert groups) -> (recording groups, alert groups), or None for files
     change: Callable
     seed_files: bool = False
+    #: scenario kinds that exercise the defect: their scenarios run first (a priority, not a filter)
+    hint: Tuple[str, ...] = ()
 
     def write(self, cfg: Config, directory: str) -> List[str]:
         """Write the mutant's rule files into `directory`; return their paths."""
@@ -79,13 +81,22 @@ def _absent_removed(cfg: Config, rec, alerts):
 
 
 MUTANTS = (
-    Mutant("the seed chapter's original rules", None, seed_files=True),
-    Mutant("HermesToolErrorRate threshold three times too high", _threshold_x3),
-    Mutant("`for` dropped from HermesToolErrorRate", _for_dropped),
-    Mutant('status!="success" narrowed to status="error"', _status_narrowed),
-    Mutant("HermesTokenSpike without its absolute floor", _floor_removed),
-    Mutant("HermesMetricsAbsent (the absent-target alert) removed", _absent_removed),
+    Mutant("the seed chapter's original rules", None, seed_files=True, hint=("tool timeouts", "token spike")),
+    Mutant("HermesToolErrorRate threshold three times too high", _threshold_x3, hint=("tool outage",)),
+    Mutant("`for` dropped from HermesToolErrorRate", _for_dropped, hint=("tool outage", "tool timeouts")),
+    Mutant('status!="success" narrowed to status="error"', _status_narrowed,
+           hint=("tool timeouts", "tool calls blocked", "tool calls cancelled")),
+    Mutant("HermesTokenSpike without its absolute floor", _floor_removed, hint=("token spike on trivial traffic",)),
+    Mutant("HermesMetricsAbsent (the absent-target alert) removed", _absent_removed, hint=("down", "gone")),
 )
+
+
+def prioritised(fixtures: Sequence, mutant: Mutant) -> List:
+    """The fixtures whose scenario has a fault or event of one of the mutant's hint kinds, first."""
+    def relevant(fx) -> bool:
+        kinds = {f.kind for f in fx.scenario.faults} | {e.kind for e in fx.scenario.events}
+        return bool(kinds & set(mutant.hint))
+    return sorted(fixtures, key=lambda fx: (not relevant(fx), fx.index))
 
 
 def check_mutants_differ(cfg: Config) -> None:

@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -30,7 +30,8 @@ from .oracle import Oracle
 _PLAIN = re.compile(r"[\w:-]+")
 #: minutes between checked evaluation times
 CHECK_EVERY = 5
-#: at most this many checked times per alert with something firing, and as many with nothing firing
+#: per alert, at most this many checked times with something firing, as many with nothing firing, and
+#: twice as many around `for` boundaries (the last pending minute and the first firing one)
 MAX_CHECKS = 4
 
 
@@ -39,10 +40,18 @@ class Fixture:
     index: int
     scenario: Scenario
     test: dict
-    checks: int
-    firing_checks: int
+    #: (alertname, severity) -> [checks expecting it to fire, checks expecting it quiet]
+    coverage: Dict[Tuple[str, str], List[int]]
     name: str = ""
     path: str = ""
+
+    @property
+    def checks(self) -> int:
+        return sum(f + q for f, q in self.coverage.values())
+
+    @property
+    def firing_checks(self) -> int:
+        return sum(f for f, _ in self.coverage.values())
 
 
 def _static_labels(cfg: Config) -> Dict[Tuple[str, str], Dict[str, str]]:
@@ -62,27 +71,36 @@ def _spread(items: List, n: int) -> List:
     return [items[round(i * step)] for i in range(n)]
 
 
-def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], int, int]:
+def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], Dict[Tuple[str, str], List[int]]]:
     """promql_expr_test entries asserting which alerts fire, at minutes where the oracle is decisive:
     one query per minute, the union (`or`) of one selector per alert, restricted to the label sets the
-    oracle is sure about. Returns (tests, checks, checks expecting something to fire)."""
+    oracle is sure about. Returns the tests and, per alert, [firing checks, quiet checks]."""
     oracle = Oracle(truth, cfg)
     static = _static_labels(cfg)
     job = cfg.selectors.job
     per_minute: Dict[int, Tuple[List[str], List[dict]]] = {}
-    checks = firing_count = 0
-    minutes = list(range(CHECK_EVERY, truth.minutes + 1, CHECK_EVERY))
+    coverage: Dict[Tuple[str, str], List[int]] = {}
     for alert in oracle.conditions():
         name, severity = alert
+        verdicts = {m: oracle.firing(alert, m) for m in range(1, truth.minutes + 1)}
         decided = []
-        for m in minutes:
-            verdict = oracle.firing(alert, m)
-            known = {lb: v for lb, v in verdict.items() if v is not None}
+        for m in range(CHECK_EVERY, truth.minutes + 1, CHECK_EVERY):
+            known = {lb: v for lb, v in verdicts[m].items() if v is not None}
             if known:
-                decided.append((m, verdict, known))
+                decided.append((m, verdicts[m], known))
         with_fire = [d for d in decided if any(d[2].values())]
         quiet = [d for d in decided if not any(d[2].values())]
-        for m, verdict, known in sorted(_spread(with_fire, MAX_CHECKS) + _spread(quiet, MAX_CHECKS)):
+        # `for` boundary pairs: the last minute an alert is pending (quiet) and the first it fires
+        edges = []
+        for m in range(2, truth.minutes + 1):
+            flips = [lb for lb, v in verdicts[m].items() if v is True and verdicts[m - 1].get(lb) is False]
+            if flips:
+                for at in (m - 1, m):
+                    known = {lb: v for lb, v in verdicts[at].items() if v is not None}
+                    edges.append((at, verdicts[at], known))
+        chosen = {d[0]: d for d in _spread(with_fire, MAX_CHECKS) + _spread(quiet, MAX_CHECKS)
+                  + edges[:2 * MAX_CHECKS]}
+        for m, verdict, known in sorted(chosen.values(), key=lambda d: d[0]):
             matchers = [f'{C.L_ALERTNAME}="{name}"', 'alertstate="firing"', f'{C.L_SEVERITY}="{severity}"']
             if len(known) < len(verdict):  # only the label sets the oracle is sure about
                 label = next(iter(next(iter(known))))[0]
@@ -95,20 +113,19 @@ def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], int, int]:
             for lb in fired:
                 labels = {**static[alert], C.L_ALERTNAME: name, "alertstate": "firing", C.L_JOB: job, **dict(lb)}
                 samples.append({"labels": C.ALERTS + _label_string(labels), "value": 1})
-            checks += 1
-            firing_count += bool(fired)
+            coverage.setdefault(alert, [0, 0])[0 if fired else 1] += 1
     tests = [{"expr": "\nor ".join(sel), "eval_time": f"{m}m", "exp_samples": samples}
              for m, (sel, samples) in sorted(per_minute.items())]
-    return tests, checks, firing_count
+    return tests, coverage
 
 
 def fixture(index: int, scenario: Scenario, cfg: Config) -> Fixture:
     truth = scenario.expand()
-    exprs, checks, firing = checks_for(truth, cfg)
+    exprs, coverage = checks_for(truth, cfg)
     digest = hashlib.sha1(repr(scenario).encode()).hexdigest()[:10]
     test = {"name": f"scenario {index} ({digest})", "interval": "1m",
             "input_series": truth.input_series(cfg.selectors.job), "promql_expr_test": exprs}
-    return Fixture(index, scenario, test, checks, firing, name=f"scenario_{index:04d}_{digest}")
+    return Fixture(index, scenario, test, coverage, name=f"scenario_{index:04d}_{digest}")
 
 
 def group_order(rule_files: Sequence[str]) -> List[str]:
@@ -131,8 +148,9 @@ def write_fixture(fx: Fixture, directory: str, rule_files: Sequence[str], relati
     header = ("# Generated by hermes_dash.scenarios from a hypothesis scenario; the expectations come from\n"
               "# the oracle (hermes_dash/scenarios/oracle.py). The scenario:\n"
               + "".join(f"#   {line}\n" for line in fx.scenario.describe().splitlines()))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster on these big files
     with open(path, "w", encoding="utf-8") as f:
-        f.write(header + yaml.safe_dump(doc, sort_keys=False, width=1000))
+        f.write(header + yaml.dump(doc, Dumper=dumper, sort_keys=False, width=1000))
     fx.path = path
     return path
 
@@ -140,6 +158,16 @@ def write_fixture(fx: Fixture, directory: str, rule_files: Sequence[str], relati
 # promtool spends a good part of a run collecting garbage and scheduling goroutines: a less eager
 # collector and one OS thread per process (we run one process per core) cut its CPU time by about a third
 _PROMTOOL_ENV = dict(os.environ, GOGC=os.environ.get("GOGC", "400"), GOMAXPROCS=os.environ.get("GOMAXPROCS", "1"))
+
+
+def save_regression(fx: Fixture, directory: str, rule_files: Sequence[str], name: str) -> str:
+    """Save a (shrunk) failing fixture as a regression test: rule files relative to it, so promtool runs
+    it from the repository like the hand-written tests."""
+    write_fixture(fx, directory, rule_files, relative=True)
+    target = os.path.join(directory, name + ".yml")
+    os.replace(fx.path, target)
+    fx.path = target
+    return target
 
 
 @dataclass
@@ -157,6 +185,16 @@ class Report:
     def firing_checks(self) -> int:
         return sum(f.firing_checks for f in self.fixtures)
 
+    def coverage(self) -> Dict[Tuple[str, str], List[int]]:
+        """Per alert over every fixture: [checks expecting it to fire, checks expecting it quiet]."""
+        total: Dict[Tuple[str, str], List[int]] = {}
+        for fx in self.fixtures:
+            for alert, (f, q) in fx.coverage.items():
+                t = total.setdefault(alert, [0, 0])
+                t[0] += f
+                t[1] += q
+        return total
+
 
 def _parse(output: str, by_path: Dict[str, Fixture]) -> Tuple[List[Tuple[Fixture, str]], List[str]]:
     failures, errors = [], []
@@ -173,22 +211,33 @@ def _parse(output: str, by_path: Dict[str, Fixture]) -> Tuple[List[Tuple[Fixture
 
 
 def run_fixtures(fixtures: List[Fixture], jobs: int = 2, batch: int = 25, promtool: str = "promtool",
-                 stop_at_first: bool = False) -> Report:
-    """Run the written fixtures with promtool, `batch` files per call, `jobs` calls at once."""
+                 stop_at_first: bool = False, write_to: Optional[Tuple[str, Sequence[str]]] = None) -> Report:
+    """Run the fixtures with promtool, `batch` files per call, `jobs` calls at once. With `write_to`
+    (directory, rule files) each batch is written just before it runs (so a run that stops at the first
+    failure writes little)."""
     start = time.monotonic()
     report = Report(fixtures)
     by_path = {f.path: f for f in fixtures}
     batches = [fixtures[i:i + batch] for i in range(0, len(fixtures), batch)]
 
+    def write_and_run(b: List[Fixture]) -> str:
+        if write_to is not None:
+            for fx in b:
+                write_fixture(fx, write_to[0], write_to[1])
+                by_path[fx.path] = fx
+        return _run_batch(b, promtool)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending = [pool.submit(_run_batch, b, promtool) for b in batches]
-        for fut in pending:
-            if stop_at_first and report.failures:
-                fut.cancel()
-                continue
+        pending = {pool.submit(write_and_run, b) for b in batches}
+        for fut in as_completed(pending):
             failures, errors = _parse(fut.result(), by_path)
             report.failures += failures
             report.errors += errors
+            if stop_at_first and report.failures:
+                for other in pending:
+                    other.cancel()  # batches not started yet
+                break
+    report.failures.sort(key=lambda f: f[0].index)
     report.seconds = time.monotonic() - start
     return report
 
@@ -198,11 +247,12 @@ def _make(chunk: List[Tuple[int, Scenario]], cfg: Config) -> List[Fixture]:
 
 
 def generate_and_run(scenarios: Sequence[Scenario], cfg: Config, rule_files: Sequence[str], directory: str,
-                     jobs: int = 2, batch: int = 20, promtool: str = "promtool") -> Tuple[List[Fixture], Report]:
+                     jobs: int = 2, batch: int = 20, promtool: str = "promtool",
+                     indices: Optional[Sequence[int]] = None) -> Tuple[List[Fixture], Report]:
     """Build fixtures in `jobs` worker processes and run each batch through promtool as soon as it is
-    written, so Python and promtool overlap."""
+    written, so Python and promtool overlap. `indices` numbers the scenarios (default 0, 1, ...)."""
     start = time.monotonic()
-    indexed = list(enumerate(scenarios))
+    indexed = list(zip(indices if indices is not None else range(len(scenarios)), scenarios))
     chunks = [indexed[i:i + batch] for i in range(0, len(indexed), batch)]
     fixtures: List[Fixture] = []
     outputs = []
@@ -227,6 +277,17 @@ def _run_batch(b: List[Fixture], promtool: str = "promtool") -> str:
     out = subprocess.run([promtool, "test", "rules", *(f.path for f in b)], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=600, env=_PROMTOOL_ENV)
     return out.stdout
+
+
+def first_difference(diff: str) -> str:
+    """The first check of a promtool failure in one line: the time, the alerts expected and those got."""
+    m = re.search(r'time: (\S+?),\s*exp: (.*?)\s*got: (.*?)(?:\n\s*\n|\Z)', diff, flags=re.S)
+    if not m:
+        return diff.strip().splitlines()[0] if diff.strip() else "?"
+    def names(text: str) -> str:
+        found = re.findall(r'alertname="(\w+)"[^}]*?severity="(\w+)"', text)
+        return ", ".join(f"{a} ({s})" for a, s in found) or "nothing"
+    return f"at {m.group(1)} expected {names(m.group(2))}, got {names(m.group(3))}"
 
 
 def explain(fx: Fixture, diff: str, seed: Optional[int] = None) -> str:

@@ -7,18 +7,20 @@
 Scenario kinds (one fault each, drawn with a start and a length): steady traffic (no fault), traffic
 ramps (the load steps up several times), tool outages, tool timeouts, cancelled or blocked tool calls,
 LLM rate limiting, latency surges, failing turns, cost surges, token spikes on large and on trivial
-traffic, unpriced models, dropping task completion, sessions near capacity, no traffic at all; and
+traffic (0.1 tokens/s jumping to 0.5), unpriced models, dropping task completion, sessions near
+capacity, no traffic at all; and
 availability events: instance restarts (counters reset), scrape gaps, instances down, instances that
 vanish. Values are drawn from small sets that sit clear of the default thresholds on both sides; the
 oracle abstains where a value lands within its margin anyway. Dollar amounts are binary fractions
 (0.0625, 0.375, 2**-10): promtool expands `a+bxn` by repeated addition, and only such values add up
 exactly — 0.4 added 38 times is not 15.2, and the drop to 15.2 would look like a counter reset.
 
-To add a kind: write a function `_kind(draw, fleet, minutes) -> Fault` below and add it to `KINDS`.
+To add a kind: write a function `_kind(draw, fleet, minutes) -> Fault` (or a tuple of faults that belong
+together) below and add it to `KINDS`; the stratified default set then gives it its share of scenarios.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 from hypothesis import strategies as st
 
@@ -50,8 +52,8 @@ def _rate_limit(draw, fleet, minutes):
     start, end = _window(draw, minutes)
     errors = draw(st.sampled_from((1, 2, 5, 10)))
     requests = draw(st.sampled_from((errors, errors * 2, errors * 4, 40)))
-    return Fault("LLM rate limiting", start, end, (("llm_requests", requests), ("llm_errors", errors),
-                                                   ("llm_error_type", "rate_limit")), draw(st.sampled_from(fleet.models)))
+    changes = (("llm_requests", requests), ("llm_errors", errors), ("llm_error_type", "rate_limit"))
+    return Fault("LLM rate limiting", start, end, changes, draw(st.sampled_from(fleet.models)))
 
 
 def _latency_surge(draw, fleet, minutes):
@@ -77,6 +79,13 @@ def _token_spike(draw, fleet, minutes):
     # large: 12,000 tokens/min is 200/s; trivial: 30/min is 0.5/s, far under any sensible floor
     prompt = draw(st.sampled_from((30, 12_000, 36_000, 120_000, 1_000_000, 5_000_000)))
     return Fault("token spike", start, end, (("prompt_tokens", prompt),), draw(st.sampled_from(fleet.models)))
+
+
+def _trivial_token_spike(draw, fleet, minutes):
+    """The seed's false alarm: 0.1 tokens/s per model all along, then 0.5 or 1 token/s (5x, 10x)."""
+    start, end = _window(draw, minutes)
+    return (Fault("trivial token traffic", 0, minutes + 1, (("prompt_tokens", 6), ("completion_tokens", 0))),
+            Fault("token spike on trivial traffic", start, end, (("prompt_tokens", draw(st.sampled_from((30, 60)))),)))
 
 
 def _unpriced(draw, fleet, minutes):
@@ -123,6 +132,7 @@ KINDS: Dict[str, Callable] = {
     "turns failing": _turn_errors,
     "cost surge": _cost_surge,
     "token spike": _token_spike,
+    "token spike on trivial traffic": _trivial_token_spike,
     "unpriced model": _unpriced,
     "task completion drop": _completion_drop,
     "sessions near capacity": _capacity,
@@ -173,7 +183,10 @@ def scenarios(draw, first: str = "") -> Scenario:
     kinds = [] if first == STEADY else [first] if first in KINDS else []
     if first != STEADY:
         kinds += draw(st.lists(st.sampled_from(tuple(KINDS)), min_size=0, max_size=3 - len(kinds)))
-    faults = tuple(KINDS[k](draw, fleet, minutes) for k in kinds)
+    faults: Tuple[Fault, ...] = ()
+    for k in kinds:
+        made = KINDS[k](draw, fleet, minutes)  # one fault, or several that belong together
+        faults += made if isinstance(made, tuple) else (made,)
     evs = tuple(draw(st.lists(events(fleet, minutes), min_size=1 if first == AVAILABILITY else 0, max_size=2)))
     scale = tuple(draw(st.sampled_from((1, 2))) for _ in range(n_inst))
     return Scenario(fleet, minutes, draw(base_loads()), faults, evs, scale)
