@@ -214,12 +214,16 @@ class Oracle:
         return self._ratio_above(self._turns(at, 5, slower_than=seconds), self._turns(at, 5), share)
 
     def high_latency(self, at: int) -> Dict[Labels, Tri]:
+        """More than 5% of the turns of the last 5 minutes took longer than latency_p95_seconds."""
         return {(): self._share_slower(at, self.t.latency_p95_seconds, 0.05)}
 
     def critical_latency(self, at: int) -> Dict[Labels, Tri]:
+        """More than 1% of the turns of the last 5 minutes took longer than latency_p99_seconds."""
         return {(): self._share_slower(at, self.t.latency_p99_seconds, 0.01)}
 
     def tool_error_rate(self, at: int) -> Dict[Labels, Tri]:
+        """Per tool: of its calls in the last 5 minutes, more than tool_error_rate did not succeed (errors,
+        timeouts, cancellations, blocks), and there were at least tool_error_min_calls of them."""
         out = {}
         for tool in self.fleet.tools:
             calls = self.window(C.TOOL_CALLS.name, at, 5, **{C.L_TOOL: tool})
@@ -229,6 +233,8 @@ class Oracle:
         return out
 
     def llm_error_rate(self, at: int) -> Dict[Labels, Tri]:
+        """Per model: of its LLM API calls in the last 5 minutes, more than llm_error_rate failed, with at
+        least llm_error_min_requests calls."""
         out = {}
         for model in self.fleet.models:
             reqs = self.window(C.LLM_REQUESTS.name, at, 5, **{C.L_MODEL: model})
@@ -253,12 +259,15 @@ class Oracle:
         return {(): None if any(s == GAP for s in states) else True}
 
     def cost_overrun(self, at: int) -> Dict[Labels, Tri]:
+        """The fleet spent more than cost_per_hour_usd over the last 60 minutes."""
         return {(): above(self.window(C.COST.name, at, 60).value, self.t.cost_per_hour_usd)}
 
     def daily_cost_budget(self, at: int) -> Dict[Labels, Tri]:
+        """The fleet spent more than daily_cost_budget_usd over the last 24 hours."""
         return {(): above(self.window(C.COST.name, at, 1440).value, self.t.daily_cost_budget_usd)}
 
     def daily_token_budget(self, at: int) -> Dict[Labels, Tri]:
+        """The fleet used more than daily_token_budget tokens over the last 24 hours."""
         return {(): above(self.window(C.TOKENS.name, at, 1440).value, self.t.daily_token_budget)}
 
     def _token_rate(self, at: int) -> Tuple[Optional[float], bool]:
@@ -284,6 +293,7 @@ class Oracle:
                           above(now, self.t.token_spike_min_tokens_per_second))}
 
     def unpriced_tokens(self, at: int) -> Dict[Labels, Tri]:
+        """Per model: it used tokens without a price in the last 5 minutes."""
         out = {}
         for model in self.fleet.models:
             w = self.window(C.UNPRICED_TOKENS.name, at, 5, **{C.L_MODEL: model})
@@ -291,6 +301,7 @@ class Oracle:
         return out
 
     def sessions_near_capacity(self, at: int) -> Dict[Labels, Tri]:
+        """Per instance that is up: its active sessions exceed capacity_warning_ratio of its capacity."""
         out = {}
         for inst in self.fleet.instances:
             st = self.truth.states[inst][at]
@@ -305,12 +316,17 @@ class Oracle:
         return out
 
     def task_completion_low(self, at: int) -> Dict[Labels, Tri]:
+        """Of the sessions finished in the last 60 minutes (at least task_completion_min_sessions), fewer
+        than task_completion_target completed."""
         done = self.window(C.SESSIONS.name, at, 60, **{C.L_OUTCOME: "completed"})
         every = self.window(C.SESSIONS.name, at, 60)
         return {(): t_and(self._ratio_below(done, every, self.t.task_completion_target),
                           at_least(every.value, self.t.task_completion_min_sessions))}
 
     def _burn(self, at: int, sli: str, windows, target: float) -> Tri:
+        """For some burn window, the share of bad turns over both its long and its short window exceeds
+        factor x (1 - target). Bad: ended in error, of the turns not interrupted (turn_errors); took longer
+        than slo.turn_latency_seconds, of all turns (turn_slow)."""
         budget = 1 - target
         conds = []
         for bw in windows:
