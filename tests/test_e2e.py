@@ -100,3 +100,142 @@ def test_history_shows_the_faults_it_was_given(history):
     assert float(ratio[0]["values"][0][1]) == 1.0
     down = query_range(prom, "up == 0", end - 3300, end - 3300)
     assert [s["metric"]["instance"] for s in down] == ["127.0.0.1:19464"]
+
+
+# --- live: simulator -> Prometheus -> Alertmanager -> receivers -----------------------------------------
+
+class Recorder:
+    """A webhook receiver on 127.0.0.1 recording every notification by receiver (the URL path)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        self.got = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                recorder.got.append((self.path.strip("/"), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self):
+        """(receiver, alertname, severity, instance or tool) of every firing alert notified so far."""
+        return {(r, a["labels"]["alertname"], a["labels"]["severity"],
+                 a["labels"].get("instance") or a["labels"].get("tool_name") or "")
+                for r, body in list(self.got) for a in body["alerts"] if a["status"] == "firing"}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_for(check, timeout=40.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+LIVE_CONFIG = """
+thresholds:
+  tool_error_rate: 0.3
+  tool_error_min_calls: 1
+  llm_error_rate: 0.3
+  llm_error_min_requests: 1
+  cost_per_hour_usd: 40
+  daily_cost_budget_usd: 1000000
+  daily_token_budget: 1.0e+15
+  token_spike_min_tokens_per_second: 1.0e+9
+  session_capacity_per_instance: 100000
+  task_completion_min_sessions: 1.0e+9
+alerting:
+  for_durations: {high_latency: 0s, critical_latency: 0s, tool_error_rate: 0s, llm_error_rate: 0s,
+                  instance_down: 0s, metrics_absent: 0s, cost_overrun: 0s, unpriced_tokens: 0s}
+prometheus:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+"""
+
+
+def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delivered(tmp_path):
+    """Live: Prometheus scrapes the simulated fleet every second with the generated rules (a test config:
+    `for` 0s, small thresholds); each fault switched on fires its alert, which reaches Alertmanager and is
+    delivered to the receiver its severity and team route to; HermesHighLatency, inhibited by
+    HermesCriticalLatency, is never delivered."""
+    import yaml
+    from hermes_dash.cli import generated_files
+    from hermes_dash.config import config_from_mapping
+    from hermes_dash.deploy import alertmanager_config, prometheus_config
+    from hermes_dash.servers import alertmanager
+    require_tool("promtool")
+    ports = [free_port(), free_port()]
+    am_port = free_port()
+    raw = yaml.safe_load(LIVE_CONFIG)
+    raw["prometheus"]["targets"] = [f"127.0.0.1:{p}" for p in ports]
+    raw["prometheus"]["alertmanagers"] = [f"127.0.0.1:{am_port}"]
+    cfg = config_from_mapping(raw)
+    for path, text in generated_files(cfg, ("rules",)).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(cfg, rules_dir="rules")))
+    recorder = Recorder()
+    am_cfg = alertmanager_config(cfg)
+    am_cfg["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    for r in am_cfg["route"]["routes"]:
+        r.pop("repeat_interval", None)
+    # the test copy: every receiver posts to the recorder instead of Slack / PagerDuty
+    am_cfg["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": f"{recorder.url}/{r['name']}"}]}
+                           for r in am_cfg["receivers"]]
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(am_cfg))
+    fleet = Fleet(FleetSpec(instances=2, tools=3, models=2, sessions_per_minute=240, seed=5, noise=0.0), ports=ports)
+    fleet.serve(tick_seconds=0.5)
+    try:
+        with alertmanager(str(tmp_path / "alertmanager.yml"), str(tmp_path), port=am_port) as am, \
+                prometheus(str(tmp_path / "prometheus.yml"), str(tmp_path)) as prom:
+            time.sleep(4)
+            assert recorder.delivered() == set(), "alerts delivered before any fault"
+
+            fleet.set_fault("tool_outage")
+            assert wait_for(lambda: ("slack-platform", "HermesToolErrorRate", "warning", "web_search")
+                            in recorder.delivered()), recorder.delivered()
+
+            fleet.set_fault("latency_surge")
+            assert wait_for(lambda: {("pagerduty-critical", "HermesCriticalLatency", "critical", ""),
+                                     ("slack-platform", "HermesCriticalLatency", "critical", "")}
+                            <= recorder.delivered()), recorder.delivered()
+            # HermesHighLatency fires too, reaches Alertmanager, and is held back by the inhibition
+            q = urllib.parse.quote('ALERTS{alertname="HermesHighLatency", alertstate="firing"}')
+            assert wait_for(lambda: prom.get(f"/api/v1/query?query={q}")["data"]["result"])
+            assert wait_for(lambda: any(a["labels"]["alertname"] == "HermesHighLatency" and a["status"]["inhibitedBy"]
+                                        for a in am.get("/api/v2/alerts")))
+
+            fleet.crash(1)
+            down = fleet.agents[1].name
+            assert wait_for(lambda: {("pagerduty-critical", "HermesInstanceDown", "critical", down),
+                                     ("slack-platform", "HermesInstanceDown", "critical", down)}
+                            <= recorder.delivered()), recorder.delivered()
+
+            fleet.set_fault("cost_surge")
+            assert wait_for(lambda: ("slack-finance", "HermesCostOverrun", "warning", "")
+                            in recorder.delivered()), recorder.delivered()
+            time.sleep(3)  # let any late notification arrive before judging what was not delivered
+            got = recorder.delivered()
+    finally:
+        fleet.stop()
+        recorder.close()
+    assert not [g for g in got if g[1] == "HermesHighLatency"], "inhibited HermesHighLatency was delivered"
+    assert {g[1] for g in got if g[0] == "pagerduty-critical"} == {"HermesCriticalLatency", "HermesInstanceDown"}
+    assert {g[1] for g in got if g[0] == "slack-finance"} == {"HermesCostOverrun"}
+    assert {g[1] for g in got if g[0] == "slack-platform"} == {
+        "HermesToolErrorRate", "HermesCriticalLatency", "HermesInstanceDown"}
