@@ -8,7 +8,7 @@ HERMES_PY := $(HERMES_VENV)/bin/python
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help dashboards generate lint venv hermes-venv system-deps test test-fast test-rules test-hermes bench readme check-generated clean
+.PHONY: help dashboards generate lint demo venv hermes-venv system-deps test test-fast test-rules test-hermes bench readme check-generated clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test-rules: venv system-deps ## promtool: hand-written, seed-defect and regressi
 
 test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 	$(HERMES_PY) -m pytest -q tests_hermes
+
+demo: venv system-deps ## simulated fleet + Prometheus + Alertmanager on 127.0.0.1 with the generated config (Ctrl-C stops)
+	$(PY) -m hermes_dash.demo $(DEMO_ARGS)
 
 bench: venv system-deps ## run the benchmarks under bench/ and print medians
 	$(PY) bench/bench_instrumentation.py

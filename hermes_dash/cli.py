@@ -2,6 +2,8 @@
 
     hermes-dash build [--config F] [--root .] [--check]   # write (or check) dashboards/, rules/, deploy/
     hermes-dash lint [PATH ...]          # check rule files and dashboards (PromQL, names, alert style)
+    hermes-dash simulate [--instances 3] [--fault tool_outage]   # a simulated fleet serving /metrics
+    hermes-dash simulate --backfill-hours 6 --out DIR             # ... or its history as OpenMetrics
     GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]  # upload them to Grafana
     hermes-dash metrics-table            # the catalogue as a Markdown table
     hermes-dash readme --check README.md # fail when README's generated sections are stale
@@ -174,6 +176,40 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from .simulate import Fleet, FleetSpec
+    spec = FleetSpec(instances=args.instances, tools=args.tools, models=args.models,
+                     sessions_per_minute=args.sessions_per_minute, seed=args.seed, noise=args.noise)
+    ports = [args.first_port + i for i in range(args.instances)]
+    fleet = Fleet(spec, ports=ports)
+    for f in args.fault:
+        fleet.set_fault(f)
+    if args.backfill_hours:
+        end = time.time() // args.step * args.step
+        files = fleet.backfill(end - args.backfill_hours * 3600, end, args.step, args.out, args.job)
+        print(f"wrote {len(files)} OpenMetrics files to {args.out}/; import each with "
+              f"`promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`")
+        return 0
+    try:
+        fleet.serve()
+    except OSError as e:
+        print(f"hermes-dash simulate: cannot listen on 127.0.0.1:{args.first_port}..: {e.strerror}", file=sys.stderr)
+        return 1
+    for p in ports:
+        print(f"http://127.0.0.1:{p}/metrics")
+    print(f"faults on: {', '.join(args.fault) or 'none'}; Ctrl-C stops", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait(args.seconds)
+    fleet.stop()
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="hermes-dash", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -198,7 +234,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     u.add_argument("--dir", default="dashboards")
     u.add_argument("--token-env", default="GRAFANA_TOKEN", help="variable holding the token (default GRAFANA_TOKEN)")
     u.add_argument("--token-file", help="read the token from this file instead")
+    from .simulate import FAULTS
+    s = sub.add_parser("simulate", help="a simulated Hermes fleet: live /metrics, or hours of history as OpenMetrics")
+    s.add_argument("--instances", type=int, default=3)
+    s.add_argument("--tools", type=int, default=5)
+    s.add_argument("--models", type=int, default=2)
+    s.add_argument("--sessions-per-minute", type=float, default=6.0, help="per agent")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--noise", type=float, default=0.01, help="background failure rate")
+    s.add_argument("--fault", action="append", default=[], choices=[f for f in FAULTS if f != "crash"])
+    s.add_argument("--first-port", type=int, default=9464, help="agent i serves on 127.0.0.1:FIRST_PORT+i")
+    s.add_argument("--seconds", type=float, help="serve this long, then stop (default: until Ctrl-C)")
+    s.add_argument("--backfill-hours", type=float, help="write this much history instead of serving")
+    s.add_argument("--step", type=int, default=60, help="seconds between simulated scrapes (backfill)")
+    s.add_argument("--out", default="build/history", help="directory for the OpenMetrics files (backfill)")
+    s.add_argument("--job", default="hermes-agent", help="job label of the backfilled series")
     args = p.parse_args(argv)
+    if args.cmd == "simulate":
+        return _cmd_simulate(args)
     if args.cmd == "push":
         return _cmd_push(args)
     if args.cmd == "build":

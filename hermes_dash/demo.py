@@ -1,0 +1,168 @@
+"""`make demo`: a simulated fleet, Prometheus and Alertmanager on 127.0.0.1 with the generated config.
+
+    python -m hermes_dash.demo [--hours 6] [--instances 3] [--fault tool_outage ...]
+
+It backfills `--hours` of history (a progress line while it does), evaluates the recording rules over
+it, then starts Prometheus (the generated rules, scraping the live simulator) and Alertmanager (the
+generated routing and inhibition; the receivers post to a console logger here instead of Slack and
+PagerDuty), prints the URLs, and runs until Ctrl-C, which stops everything. Nothing leaves loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import http.server
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import List, Optional
+
+import yaml
+
+from .cli import generated_files
+from .config import ConfigError, config_from_mapping, load_config
+from .deploy import alertmanager_config, prometheus_config
+from .history import HistoryError, backfill_rules, write_history
+from .rules import RECORDING_FILE
+from .servers import alertmanager, free_port, prometheus
+from .simulate import FAULTS, Fleet, FleetSpec
+
+
+class _ConsoleReceiver:
+    """Alertmanager's receivers post here; each notification is printed as one line per alert."""
+
+    def __init__(self):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                for a in body.get("alerts", []):
+                    lb = a["labels"]
+                    extra = ", ".join(f"{k}={v}" for k, v in sorted(lb.items())
+                                      if k not in ("alertname", "severity", "team", "job"))
+                    print(f"  -> {self.path.strip('/')}: {a['status']} {lb['alertname']} ({lb['severity']})"
+                          + (f" {extra}" if extra else ""), flush=True)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _port(preferred: int) -> int:
+    """`preferred` on 127.0.0.1 when it is free (stable URLs for Grafana), else any free port."""
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _progress(n: int, total: int) -> None:
+    if n % 20 == 0 or n == total:
+        sys.stderr.write(f"\rbackfilling history: {n}/{total} scrapes ({100 * n // total}%)")
+        sys.stderr.flush()
+        if n == total:
+            sys.stderr.write("\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hermes_dash.demo", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="hermes-dash config file (default: $HERMES_DASH_CONFIG, else the defaults)")
+    p.add_argument("--hours", type=float, default=6.0, help="history to backfill (default 6)")
+    p.add_argument("--instances", type=int, default=3)
+    p.add_argument("--tools", type=int, default=5)
+    p.add_argument("--models", type=int, default=2)
+    p.add_argument("--sessions-per-minute", type=float, default=6.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fault", action="append", default=[], choices=[f for f in FAULTS if f != "crash"],
+                   help="switch a fault on in the live fleet (repeatable)")
+    p.add_argument("--prometheus-port", type=int, default=0, help="default: 9090 when free, else any free port")
+    p.add_argument("--alertmanager-port", type=int, default=0, help="default: 9093 when free, else any free port")
+    p.add_argument("--keep", help="keep the data in this directory (default: a temporary one)")
+    p.add_argument("--exit-after", type=float, help="stop by itself after this many seconds (for tests)")
+    a = p.parse_args(argv)
+    try:
+        base = load_config(a.config)
+    except ConfigError as e:
+        print(f"hermes-dash demo: {e}", file=sys.stderr)
+        return 2
+    sim_ports = [_port(9464 + i) for i in range(a.instances)]
+    prom_port, am_port = a.prometheus_port or _port(9090), a.alertmanager_port or _port(9093)
+    work = a.keep or tempfile.mkdtemp(prefix="hermes-dash-demo-")
+    os.makedirs(work, exist_ok=True)
+    raw = {"prometheus": {"targets": [f"127.0.0.1:{p}" for p in sim_ports],
+                          "alertmanagers": [f"127.0.0.1:{am_port}"]}}
+    cfg = dataclasses.replace(base, prometheus=config_from_mapping(raw).prometheus)
+    for path, text in generated_files(cfg, ("rules",)).items():
+        os.makedirs(os.path.join(work, os.path.dirname(path)), exist_ok=True)
+        with open(os.path.join(work, path), "w", encoding="utf-8") as f:
+            f.write(text)
+    with open(os.path.join(work, "prometheus.yml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(prometheus_config(cfg, rules_dir="rules"), f)
+    console = _ConsoleReceiver()
+    am_cfg = alertmanager_config(cfg)
+    am_cfg["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": f"{console.url}/{r['name']}"}]}
+                           for r in am_cfg["receivers"]]
+    with open(os.path.join(work, "alertmanager.yml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(am_cfg, f)
+    spec = FleetSpec(instances=a.instances, tools=a.tools, models=a.models,
+                     sessions_per_minute=a.sessions_per_minute, seed=a.seed)
+    data = os.path.join(work, "data")
+    end = time.time() // 60 * 60
+    start = end - a.hours * 3600
+    try:
+        write_history(Fleet(spec, ports=sim_ports), start, end, 60, data, cfg.selectors.job, progress=_progress)
+        bare = os.path.join(work, "backfill.yml")
+        with open(bare, "w", encoding="utf-8") as f:
+            f.write("global: {}\n")
+        sys.stderr.write("evaluating the recording rules over the history...\n")
+        with prometheus(bare, work, data_dir=data) as prom:
+            backfill_rules(prom.url, start, end, [os.path.join(work, "rules", RECORDING_FILE)], data)
+    except HistoryError as e:
+        print(f"hermes-dash demo: {e}", file=sys.stderr)
+        return 1
+    fleet = Fleet(spec, ports=sim_ports)
+    for fault in a.fault:
+        fleet.set_fault(fault)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.ExitStack() as stack:
+        fleet.serve()
+        stack.callback(fleet.stop)
+        stack.callback(console.close)
+        am = stack.enter_context(alertmanager(os.path.join(work, "alertmanager.yml"), work, port=am_port))
+        prom = stack.enter_context(prometheus(os.path.join(work, "prometheus.yml"), work, port=prom_port,
+                                              data_dir=data))
+        print(f"Prometheus:   {prom.url}  (rules: {prom.url}/rules, alerts: {prom.url}/alerts)")
+        print(f"Alertmanager: {am.url}")
+        for p in sim_ports:
+            print(f"agent:        http://127.0.0.1:{p}/metrics")
+        print(f"history: {a.hours:g} h backfilled in {data}; faults on: {', '.join(a.fault) or 'none'}")
+        print("Grafana: add a Prometheus datasource named Prometheus at the URL above, import dashboards/*.json")
+        print("alert notifications are printed below; Ctrl-C stops everything", flush=True)
+        stop.wait(a.exit_after)
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    print("stopped: simulator, Prometheus and Alertmanager", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
