@@ -15,7 +15,6 @@ RATE = "$__rate_interval"
 MODEL = f'{C.L_MODEL}=~"$model"'
 TOOL = f'{C.L_TOOL}=~"$tool_name"'
 SUCCESS = f'{C.L_STATUS}="success"'
-NOT_SUCCESS = f'{C.L_STATUS}!="success"'
 COMPLETED = f'{C.L_OUTCOME}="completed"'
 
 
@@ -44,11 +43,18 @@ class Queries:
     def turn_quantile(self, q: float) -> str:
         return self._quantile(q, C.REQUEST_DURATION)
 
+    def _rec(self, rule: C.RecordingRule, *matchers: str) -> str:
+        """A recorded series of the job (recording rules keep `job`, not `instance`)."""
+        return rule.name + "{" + ", ".join((self.job,) + matchers) + "}"
+
     def step_quantile(self, q: float) -> str:
-        return self._quantile(q, C.STEP_DURATION, MODEL, by=(C.L_MODEL, C.L_STEP_TYPE))
+        """From the recorded per-bucket rates: every instance of the job."""
+        by = ", ".join((C.L_LE, C.L_MODEL, C.L_STEP_TYPE))
+        return f"histogram_quantile({q}, sum by ({by}) ({self._rec(C.RULE_STEP_BUCKETS, MODEL)}))"
 
     def tool_quantile(self, q: float) -> str:
-        return self._quantile(q, C.TOOL_DURATION, TOOL, by=(C.L_TOOL,))
+        """From the recorded per-bucket rates: every instance of the job."""
+        return f"histogram_quantile({q}, sum by ({C.L_LE}, {C.L_TOOL}) ({self._rec(C.RULE_TOOL_BUCKETS, TOOL)}))"
 
     # -- reliability --------------------------------------------------------------------------------
     def turn_success_rate(self) -> str:
@@ -56,11 +62,11 @@ class Queries:
         return f"{self._sum(m, SUCCESS)} / {self._sum(m)}"
 
     def tool_failure_share(self) -> str:
-        by = (C.L_TOOL,)
-        return f"{self._sum(C.TOOL_CALLS.name, TOOL, NOT_SUCCESS, by=by)} / {self._sum(C.TOOL_CALLS.name, TOOL, by=by)}"
+        """The recorded failure ratio HermesToolErrorRate reads: every instance of the job."""
+        return self._rec(C.RULE_TOOL_FAILURE_RATIO, TOOL)
 
     def tool_calls_by_status(self) -> str:
-        return self._sum(C.TOOL_CALLS.name, TOOL, by=(C.L_TOOL, C.L_STATUS))
+        return self._rec(C.RULE_TOOL_CALLS_BY_STATUS, TOOL)
 
     def llm_errors_by_type(self) -> str:
         return self._sum(C.LLM_ERRORS.name, MODEL, by=(C.L_ERROR_TYPE,))
@@ -82,14 +88,14 @@ class Queries:
         return f"{self._sum(C.COST.name, MODEL, by=(C.L_MODEL,))} * 3600"
 
     def cost_last_24h(self) -> str:
-        return self._sum(C.COST.name, fn="increase", window="24h")
+        """The recorded 24 h spend HermesDailyCostBudget reads: every instance of the job."""
+        return f"sum({self._rec(C.RULE_COST_24H)})"
 
     def cost_budget_burn(self) -> str:
         return f"{self.cost_last_24h()} / {self.cfg.thresholds.daily_cost_budget_usd:g}"
 
     def token_budget_burn(self) -> str:
-        return (f"{self._sum(C.TOKENS.name, fn='increase', window='24h')} / "
-                f"{self.cfg.thresholds.daily_token_budget:g}")
+        return f"sum({self._rec(C.RULE_TOKENS_24H)}) / {self.cfg.thresholds.daily_token_budget:g}"
 
     def cost_per_session(self) -> str:
         return (f"{self._sum(C.COST.name, fn='increase', window='1h')} / "
@@ -97,12 +103,11 @@ class Queries:
 
     def token_rate_fleet(self) -> str:
         """Tokens/s of the whole job from the recording rule HermesTokenSpike reads (no instance filter)."""
-        return f"{C.RULE_TOKENS_RATE.name}{{{self.job}}}"
+        return self._rec(C.RULE_TOKENS_RATE)
 
     def token_spike_level(self) -> str:
         """The rate above which HermesTokenSpike's ratio condition holds: factor x the hourly average."""
-        return (f"{self.cfg.thresholds.token_spike_factor:g} * "
-                f"avg_over_time({C.RULE_TOKENS_RATE.name}{{{self.job}}}[1h])")
+        return f"{self.cfg.thresholds.token_spike_factor:g} * avg_over_time({self._rec(C.RULE_TOKENS_RATE)}[1h])"
 
     def unpriced_tokens(self) -> str:
         return self._sum(C.UNPRICED_TOKENS.name, by=(C.L_MODEL,))

@@ -28,7 +28,6 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.samples import Sample
 
 from . import catalogue as C
 from .config import Instrumentation, Price
@@ -265,14 +264,16 @@ class Fleet:
     # --- backfill ----------------------------------------------------------------------------------
     def backfill(self, start: float, end: float, step: float, out_dir: str, job: str,
                  faults_at: Sequence[Tuple[float, float, str]] = (), chunk_steps: int = 120,
-                 progress=None) -> List[str]:
+                 progress=None, agents: Optional[Sequence[int]] = None, prefix: str = "chunk") -> List[str]:
         """Simulate from `start` to `end` (unix seconds), scraping every `step` seconds, and write the
-        samples as OpenMetrics files (one per `chunk_steps` scrapes, each with whole metric families, as
-        `promtool tsdb create-blocks-from openmetrics` wants). `faults_at`: (from, to, fault) windows;
-        the fault "crash" takes agent 0 down for its window. Returns the files written."""
+        samples as OpenMetrics files (one per `chunk_steps` scrapes, each holding whole metric families,
+        as `promtool tsdb create-blocks-from openmetrics` wants). `faults_at`: (from, to, fault) windows;
+        the fault "crash" takes agent 0 down for its window. `agents`: only these (by position; the others
+        are not simulated, so several processes can share a fleet). Returns the files written."""
         os.makedirs(out_dir, exist_ok=True)
+        chosen = list(range(len(self.agents))) if agents is None else list(agents)
         files: List[str] = []
-        buffer: Dict[str, Tuple[Metric, List[Sample]]] = {}
+        chunk = _Chunk()
         t, n = start, 0
         total = int((end - start) // step) + 1
         while t <= end:
@@ -284,45 +285,63 @@ class Fleet:
             elif "crash" not in active and 0 in self.crashed:
                 self.recover(0)
             if n:
-                self.tick(t, step)
-            self._scrape_into(buffer, t, job)
+                with self._lock:
+                    for i in chosen:
+                        if i not in self.crashed:
+                            self.agents[i].tick(t, step)
+            for i in chosen:
+                chunk.scrape(self.agents[i], i in self.crashed, t, job)
             n += 1
             if n % chunk_steps == 0 or t + step > end:
-                files.append(self._write_chunk(buffer, out_dir, len(files)))
-                buffer = {}
+                path = os.path.join(out_dir, f"{prefix}_{len(files):04d}.om")
+                chunk.write(path)
+                files.append(path)
+                chunk = _Chunk()
             if progress:
                 progress(n, total)
             t += step
         return files
 
-    def _scrape_into(self, buffer, ts: float, job: str) -> None:
-        for i, agent in enumerate(self.agents):
-            target = {C.L_JOB: job, C.L_INSTANCE: agent.name}
-            up = GaugeMetricFamily(C.UP, "1 if the target was scraped successfully.")
-            up.add_metric([], 0.0 if i in self.crashed else 1.0)
-            families = [up] if i in self.crashed else [up, *agent.registry.collect()]
-            for fam in families:
-                entry = buffer.get(fam.name)
-                if entry is None:
-                    entry = buffer[fam.name] = (fam, [])
-                for s in fam.samples:
-                    if s.name.endswith("_created"):
-                        continue
-                    entry[1].append(Sample(s.name, {**s.labels, **target}, s.value, ts))
 
-    def _write_chunk(self, buffer, out_dir: str, index: int) -> str:
-        from prometheus_client.openmetrics.exposition import generate_latest
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
-        class _Chunk:
-            def collect(self_inner):
-                for fam, samples in buffer.values():
-                    m = Metric(fam.name, fam.documentation, fam.type, fam.unit)
-                    m.samples = sorted(samples, key=lambda s: (s.name, sorted(s.labels.items()), s.timestamp))
-                    yield m
 
-        reg = CollectorRegistry(auto_describe=False)
-        reg.register(_Chunk())
-        path = os.path.join(out_dir, f"chunk_{index:04d}.om")
-        with open(path, "wb") as f:
-            f.write(generate_latest(reg))
-        return path
+class _Chunk:
+    """Scrapes of several agents over a few steps, kept per series, written as one OpenMetrics file with
+    every metric family whole (HELP, TYPE, UNIT, then each series' samples in time order)."""
+
+    def __init__(self) -> None:
+        self.families: Dict[str, Tuple[str, str, str, Dict[Tuple[str, str], List[Tuple[float, float]]]]] = {}
+
+    def scrape(self, agent: "Agent", crashed: bool, ts: float, job: str) -> None:
+        target = f'{C.L_INSTANCE}="{_escape(agent.name)}",{C.L_JOB}="{_escape(job)}"'
+        self._add(C.UP, "gauge", "1 if the target was scraped successfully.", "", C.UP, target, {},
+                  0.0 if crashed else 1.0, ts)
+        if crashed:
+            return
+        for fam in agent.registry.collect():
+            for smp in fam.samples:
+                if not smp.name.endswith("_created"):
+                    self._add(fam.name, fam.type, fam.documentation, fam.unit, smp.name, target, smp.labels,
+                              smp.value, ts)
+
+    def _add(self, family, typ, doc, unit, name, target, labels, value, ts) -> None:
+        entry = self.families.get(family)
+        if entry is None:
+            entry = self.families[family] = (typ, doc, unit, {})
+        lbl = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+        key = (name, "{" + (lbl + "," if lbl else "") + target + "}")
+        entry[3].setdefault(key, []).append((value, ts))
+
+    def write(self, path: str) -> None:
+        from prometheus_client.utils import floatToGoString
+        with open(path, "w", encoding="utf-8") as f:
+            for family, (typ, doc, unit, series) in self.families.items():
+                f.write(f"# HELP {family} {doc.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n")
+                f.write(f"# TYPE {family} {typ}\n")
+                if unit:
+                    f.write(f"# UNIT {family} {unit}\n")
+                for (name, labels), points in sorted(series.items()):
+                    f.writelines(f"{name}{labels} {floatToGoString(v)} {ts:.3f}\n" for v, ts in points)
+            f.write("# EOF\n")

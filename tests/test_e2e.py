@@ -88,7 +88,7 @@ def test_every_recording_rule_has_series(history):
     names = [r["record"] for g in recording_groups(DEFAULT) for r in g["rules"]]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
-    assert len(names) == 29
+    assert len(names) == 32
 
 
 def test_history_shows_the_faults_it_was_given(history):
@@ -239,3 +239,56 @@ def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delive
     assert {g[1] for g in got if g[0] == "slack-finance"} == {"HermesCostOverrun"}
     assert {g[1] for g in got if g[0] == "slack-platform"} == {
         "HermesToolErrorRate", "HermesCriticalLatency", "HermesInstanceDown"}
+
+
+def test_rules_work_unchanged_behind_federation(tmp_path):
+    """A second Prometheus that federates the first (honor_labels, `match[]={job="hermes-agent"}`) and
+    evaluates the generated rules unchanged fires the same alerts with the same labels: the agents'
+    `job` and `instance` survive federation, so per-instance and per-tool alerts stay apart."""
+    import yaml
+    from hermes_dash.cli import generated_files
+    from hermes_dash.config import config_from_mapping
+    require_tool("promtool")
+    ports = [free_port(), free_port()]
+    raw = yaml.safe_load(LIVE_CONFIG)
+    cfg = config_from_mapping(raw)
+    for path, text in generated_files(cfg, ("rules",)).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    leaf_port = free_port()
+    (tmp_path / "leaf.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "external_labels": {"replica": "leaf-a"}},
+        "scrape_configs": [{"job_name": cfg.selectors.job,
+                            "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}]}))
+    (tmp_path / "global.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [f"rules/{RECORDING_FILE}", "rules/hermes_alerts.yml"],
+        "scrape_configs": [{"job_name": "federate", "honor_labels": True, "metrics_path": "/federate",
+                            "params": {"match[]": [f'{{job="{cfg.selectors.job}"}}']},
+                            "static_configs": [{"targets": [f"127.0.0.1:{leaf_port}"]}]}]}))
+    fleet = Fleet(FleetSpec(instances=2, tools=3, models=2, sessions_per_minute=240, seed=6, noise=0.0), ports=ports)
+    fleet.serve(tick_seconds=0.5)
+
+    def firing(prom, name):
+        q = urllib.parse.quote(f'ALERTS{{alertname="{name}", alertstate="firing"}}')
+        return [{k: v for k, v in r["metric"].items() if k not in ("__name__", "alertstate")}
+                for r in prom.get(f"/api/v1/query?query={q}")["data"]["result"]]
+    try:
+        (tmp_path / "leaf").mkdir()
+        (tmp_path / "global").mkdir()
+        with prometheus(str(tmp_path / "leaf.yml"), str(tmp_path / "leaf"), port=leaf_port), \
+                prometheus(str(tmp_path / "global.yml"), str(tmp_path)) as glob_:
+            fleet.set_fault("tool_outage")
+            assert wait_for(lambda: firing(glob_, "HermesToolErrorRate"))
+            # the rules aggregate by (job, tool_name): the leaf's external label is summed away
+            assert firing(glob_, "HermesToolErrorRate") == [{
+                "alertname": "HermesToolErrorRate", "job": "hermes-agent", "severity": "warning",
+                "team": "platform", "tool_name": "web_search"}]
+            fleet.crash(0)
+            assert wait_for(lambda: firing(glob_, "HermesInstanceDown"))
+            # per-instance alerts keep the agent's own instance (honor_labels), not the leaf's address
+            assert firing(glob_, "HermesInstanceDown") == [{
+                "alertname": "HermesInstanceDown", "instance": fleet.agents[0].name, "job": "hermes-agent",
+                "replica": "leaf-a", "severity": "critical", "team": "platform"}]
+    finally:
+        fleet.stop()

@@ -37,6 +37,10 @@ class Q:
     format: str = "time_series"
 
 
+#: appended to the description of a panel read from a recording rule (they keep `job`, not `instance`)
+ALL_INSTANCES = " Every instance of the job (the instance variable does not apply): read from the recording rule `{}`."
+
+
 @dataclass(frozen=True)
 class Panel:
     title: str

@@ -2,6 +2,7 @@
 from .. import catalogue as C
 from ..config import Config
 from ..queries import Queries
+from ._common import ALL_INSTANCES as _ALL
 from ._common import Panel, Q, Row, dashboard
 
 
@@ -11,14 +12,15 @@ def build(cfg: Config):
         Row("Spend", [
             Panel("USD per hour", (Q(q.cost_per_hour(), "USD/h"),), "currencyUSD", C.COST, kind="stat", width=6,
                   threshold=t.cost_per_hour_usd),
-            Panel("USD in the last 24 h", (Q(q.cost_last_24h(), "USD"),), "currencyUSD", C.COST, kind="stat",
-                  width=6, threshold=t.daily_cost_budget_usd),
+            Panel("USD in the last 24 h", (Q(q.cost_last_24h(), "USD"),), "currencyUSD",
+                  "LLM API cost in US dollars over the last 24 hours." + _ALL.format(C.RULE_COST_24H.name),
+                  kind="stat", width=6, threshold=t.daily_cost_budget_usd),
             Panel("Daily cost budget used", (Q(q.cost_budget_burn(), "cost"),), "percentunit",
-                  f"USD spent in the last 24 h over the daily budget of {t.daily_cost_budget_usd:g} USD.",
-                  kind="stat", width=6, threshold=1),
+                  f"USD spent in the last 24 h over the daily budget of {t.daily_cost_budget_usd:g} USD."
+                  + _ALL.format(C.RULE_COST_24H.name), kind="stat", width=6, threshold=1),
             Panel("Daily token budget used", (Q(q.token_budget_burn(), "tokens"),), "percentunit",
-                  f"Tokens used in the last 24 h over the daily budget of {t.daily_token_budget:g}.",
-                  kind="stat", width=6, threshold=1),
+                  f"Tokens used in the last 24 h over the daily budget of {t.daily_token_budget:g}."
+                  + _ALL.format(C.RULE_TOKENS_24H.name), kind="stat", width=6, threshold=1),
             Panel("USD per hour by model", (Q(q.cost_by_model_per_hour(), "{{model}}"),), "currencyUSD", C.COST,
                   width=12, threshold=t.cost_per_hour_usd, stacked=True),
             Panel("USD per finished session", (Q(q.cost_per_session(), "USD/session"),), "currencyUSD",

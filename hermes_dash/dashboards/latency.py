@@ -2,6 +2,7 @@
 from .. import catalogue as C
 from ..config import Config
 from ..queries import Queries
+from ._common import ALL_INSTANCES as _ALL
 from ._common import Panel, Q, Row, dashboard
 
 
@@ -19,10 +20,10 @@ def build(cfg: Config):
         ]),
         Row("Reasoning steps (LLM calls)", [
             Panel("Step P95 by model and step type", (Q(q.step_quantile(0.95), "{{model}} {{step_type}}"),),
-                  "s", C.STEP_DURATION, width=24),
+                  "s", C.STEP_DURATION.help + _ALL.format(C.RULE_STEP_BUCKETS.name), width=24),
         ]),
         Row("Tools", [
-            Panel("Tool P95 by tool", (Q(q.tool_quantile(0.95), "{{tool_name}}"),), "s", C.TOOL_DURATION,
-                  width=24),
+            Panel("Tool P95 by tool", (Q(q.tool_quantile(0.95), "{{tool_name}}"),), "s",
+                  C.TOOL_DURATION.help + _ALL.format(C.RULE_TOOL_BUCKETS.name), width=24),
         ]),
     ], "Turn, step and tool latency of Hermes agents.", ("instance", "model", "tool_name"))

@@ -2,6 +2,7 @@
 from .. import catalogue as C
 from ..config import Config
 from ..queries import Queries
+from ._common import ALL_INSTANCES as _ALL
 from ._common import Panel, Q, Row, dashboard
 
 
@@ -17,9 +18,10 @@ def build(cfg: Config):
         ]),
         Row("Tools", [
             Panel("Tool failure share by tool", (Q(q.tool_failure_share(), "{{tool_name}}"),), "percentunit",
-                  C.TOOL_CALLS, threshold=t.tool_error_rate),
+                  "Share of each tool's calls that did not succeed (error, timeout, cancelled, blocked), over 5m."
+                  + _ALL.format(C.RULE_TOOL_FAILURE_RATIO.name), threshold=t.tool_error_rate),
             Panel("Tool calls by tool and status", (Q(q.tool_calls_by_status(), "{{tool_name}} {{status}}"),),
-                  "reqps", C.TOOL_CALLS, stacked=True),
+                  "reqps", C.TOOL_CALLS.help + _ALL.format(C.RULE_TOOL_CALLS_BY_STATUS.name), stacked=True),
         ]),
         Row("LLM API", [
             Panel("LLM error rate", (Q(q.llm_error_rate(), "errors / calls"),), "percentunit", C.LLM_REQUESTS,

@@ -1,0 +1,145 @@
+"""What the dashboards cost to load at scale: 24 h of 50 agents x 30 tools x 4 models in a real Prometheus.
+
+    python bench/bench_scale.py [--instances 50 --tools 30 --models 4 --hours 24] [--runs 3]
+
+1. The simulated fleet writes 24 h of history (one scrape a minute) in worker processes; promtool turns it
+   into TSDB blocks, and the recording rules are backfilled over it (`create-blocks-from rules`).
+2. A real Prometheus on 127.0.0.1 serves it. Each dashboard's panel queries are sent as Grafana would for
+   the default 6 h range (query_range, step 30 s, $__rate_interval 4m, variables at All); a dashboard's
+   time is the sum over its panels, median of `--runs` passes.
+3. Each recording rule is queried over the same range against its own expression on raw series.
+4. Series per instance are counted.
+The baseline of the ratios is measured in the same run: a query of `up` over the same range.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from hermes_dash.config import DEFAULT  # noqa: E402
+from hermes_dash.history import _promtool, backfill_rules  # noqa: E402
+from hermes_dash.lint import dashboard_exprs  # noqa: E402
+from hermes_dash.rules import RECORDING_FILE, recording_groups  # noqa: E402
+from hermes_dash.servers import prometheus  # noqa: E402
+from hermes_dash.simulate import Fleet, FleetSpec  # noqa: E402
+
+MACROS = {"$__rate_interval": "4m", "$__interval": "30s", "$__range": "6h"}
+VARIABLES = re.compile(r"\$(instance|model|tool_name)\b")
+JOB = DEFAULT.selectors.job
+
+
+def _part(args):
+    spec, ports, start, end, out, agents, k = args
+    return Fleet(spec, ports=ports).backfill(start, end, 60, out, JOB, agents=agents, prefix=f"w{k}")
+
+
+def grafana(expr):
+    for k, v in MACROS.items():
+        expr = expr.replace(k, v)
+    return VARIABLES.sub(".*", expr)
+
+
+def timed_query(prom, expr, start, end, step=30):
+    q = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+    t = time.perf_counter()
+    data = prom.get(f"/api/v1/query_range?{q}", timeout=300)
+    took = time.perf_counter() - t
+    if data["status"] != "success":
+        raise RuntimeError(f"{expr}: {data}")
+    return took, data["data"]["result"]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--instances", type=int, default=50)
+    p.add_argument("--tools", type=int, default=30)
+    p.add_argument("--models", type=int, default=4)
+    p.add_argument("--hours", type=float, default=24)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    a = p.parse_args(argv)
+    if shutil.which("promtool") is None or shutil.which("prometheus") is None:
+        sys.exit("promtool / prometheus not found: run `make system-deps`")
+    spec = FleetSpec(instances=a.instances, tools=a.tools, models=a.models, seed=0)
+    ports = [20000 + i for i in range(a.instances)]
+    work = tempfile.mkdtemp(prefix="hermes-bench-scale-")
+    data = os.path.join(work, "data")
+    try:
+        end = time.time() // 60 * 60
+        start = end - a.hours * 3600
+        t0 = time.perf_counter()
+        parts = [list(range(k, a.instances, a.jobs)) for k in range(a.jobs)]
+        with ProcessPoolExecutor(a.jobs) as pool:
+            files = [f for fs in pool.map(_part, [(spec, ports, start, end, os.path.join(work, "om"), ag, k)
+                                                  for k, ag in enumerate(parts)]) for f in fs]
+        t1 = time.perf_counter()
+        with ThreadPoolExecutor(a.jobs) as pool:
+            list(pool.map(lambda f: _promtool(["tsdb", "create-blocks-from", "openmetrics", f, data], f), files))
+        shutil.rmtree(os.path.join(work, "om"))
+        t2 = time.perf_counter()
+        cfg = os.path.join(work, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1m\n")
+        with prometheus(cfg, work, data_dir=data, timeout=600) as prom:
+            backfill_rules(prom.url, start, end, [os.path.join(ROOT, "rules", RECORDING_FILE)], data)
+        t3 = time.perf_counter()
+        print(f"history: {a.instances} agents x {a.tools} tools x {a.models} models, {a.hours:g} h at 1/min: "
+              f"simulated {t1 - t0:.0f} s, imported {t2 - t1:.0f} s, rules backfilled {t3 - t2:.0f} s")
+        with prometheus(cfg, work, data_dir=data, timeout=600) as prom:
+            qend = end
+            qstart = qend - 6 * 3600
+            _, per = timed_query(prom, f'count by (instance) ({{job="{JOB}", instance!=""}})', qend, qend, 60)
+            counts = [float(s["values"][-1][1]) for s in per]
+            base = statistics.median(timed_query(prom, f'up{{job="{JOB}"}}', qstart, qend)[0] for _ in range(5))
+            rows = []
+            for path in sorted(os.listdir(os.path.join(ROOT, "dashboards"))):
+                d = json.load(open(os.path.join(ROOT, "dashboards", path)))
+                exprs = [grafana(e) for w, e in dashboard_exprs(d) if ": panel " in w]
+                runs, slowest = [], ("", 0.0)
+                for _ in range(a.runs):
+                    total = 0.0
+                    for e in exprs:
+                        took, _ = timed_query(prom, e, qstart, qend)
+                        total += took
+                        if took > slowest[1]:
+                            slowest = (e, took)
+                    runs.append(total)
+                rows.append((path[:-5], len(exprs), statistics.median(runs), slowest))
+            rules = []
+            for g in recording_groups(DEFAULT):
+                for r in g["rules"]:
+                    rec = statistics.median(timed_query(prom, f'{r["record"]}{{job="{JOB}"}}', qstart, qend)[0]
+                                            for _ in range(a.runs))
+                    raw = statistics.median(timed_query(prom, r["expr"], qstart, qend)[0] for _ in range(a.runs))
+                    rules.append((r["record"], rec, raw))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nseries per instance: max {max(counts):.0f}, median {statistics.median(counts):.0f} "
+          f"({len(counts)} instances; target <= 1000)")
+    print(f"baseline: up over 6 h, median {base * 1000:.1f} ms\n")
+    print("| dashboard | panels | total query time, median s | slowest panel (s) |\n|---|---|---|---|")
+    for name, n, med, (e, took) in rows:
+        print(f"| {name} | {n} | {med:.2f} {'(over 1 s)' if med > 1 else ''} | {took:.2f}: `{e[:70]}` |")
+    print("\n| recording rule | from the rule, ms | from raw series, ms | raw / rule |\n|---|---|---|---|")
+    for name, rec, raw in rules:
+        print(f"| `{name}` | {rec * 1000:.1f} | {raw * 1000:.1f} | {raw / rec:.1f}x |")
+    slow = [r for r in rows if r[2] > 1]
+    cheap = [r for r in rules if r[2] / r[1] < 5]
+    print(f"\ndashboards over 1 s: {len(slow)}; recording rules less than 5x cheaper than raw: {len(cheap)}"
+          f" ({', '.join(r[0] for r in cheap) or 'none'})")
+    return 0 if math.isfinite(base) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
