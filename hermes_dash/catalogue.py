@@ -256,7 +256,11 @@ RULE_SESSIONS_1H = RecordingRule(
 RULE_COMPLETION_RATIO = RecordingRule(
     "hermes:session_completion_ratio:1h", (L_JOB,), "Share of the sessions finished over the last hour that completed.")
 # Per-bucket and per-status rates the dashboards read instead of raw series (50 agents x 30 tools: the
-# raw tool histogram is 20k series; the recorded one 400). They keep `job` but not `instance`.
+# raw tool histogram is 20k series; the recorded one 400). They keep `job`; only the turn buckets keep
+# `instance` too (the turn panels filter by instance; statuses are summed away, a third of the series).
+RULE_TURN_BUCKETS = RecordingRule(
+    "hermes:request_duration_seconds_bucket:rate5m", (L_JOB, L_INSTANCE, L_LE),
+    "Turns per second by instance and duration bucket, every status, over 5m.")
 RULE_STEP_BUCKETS = RecordingRule(
     "hermes:step_duration_seconds_bucket:rate5m", (L_JOB, L_MODEL, L_STEP_TYPE, L_LE),
     "Reasoning steps per second by model, step type and duration bucket, over 5m.")
@@ -264,7 +268,8 @@ RULE_TOOL_BUCKETS = RecordingRule(
     "hermes:tool_duration_seconds_bucket:rate5m", (L_JOB, L_TOOL, L_LE),
     "Tool calls per second by tool and duration bucket, over 5m.")
 RULE_TOOL_CALLS_BY_STATUS = RecordingRule(
-    "hermes:tool_calls_by_status:rate5m", (L_JOB, L_TOOL, L_STATUS), "Tool calls per second by tool and status, over 5m.")
+    "hermes:tool_calls_by_status:rate5m", (L_JOB, L_TOOL, L_STATUS),
+    "Tool calls per second by tool and status, over 5m.")
 RULE_ACTIVE_SESSIONS = RecordingRule(
     "hermes:active_sessions:sum", (L_JOB, L_INSTANCE), "Sessions with a turn in progress, per instance.")
 
@@ -272,7 +277,7 @@ RECORDING_RULES: Tuple[RecordingRule, ...] = (
     RULE_TOOL_SUCCESS_RATE, RULE_TOOL_FAILURE_RATIO, RULE_TOOL_CALLS_RATE, RULE_LLM_ERROR_RATIO,
     RULE_LLM_REQUESTS_RATE, RULE_REQUEST_P95, RULE_REQUEST_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
     RULE_TOKENS_24H, RULE_TOKENS_RATE, RULE_UNPRICED_TOKENS_RATE, RULE_SESSIONS_1H, RULE_COMPLETION_RATIO,
-    RULE_ACTIVE_SESSIONS, RULE_STEP_BUCKETS, RULE_TOOL_BUCKETS, RULE_TOOL_CALLS_BY_STATUS,
+    RULE_ACTIVE_SESSIONS, RULE_TURN_BUCKETS, RULE_STEP_BUCKETS, RULE_TOOL_BUCKETS, RULE_TOOL_CALLS_BY_STATUS,
 )
 
 # SLO error ratios, one recorded series per SLI and burn-rate window (Sloth's slo:sli_error:ratio_rate<w>).

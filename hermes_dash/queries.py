@@ -41,7 +41,9 @@ class Queries:
 
     # -- latency ------------------------------------------------------------------------------------
     def turn_quantile(self, q: float) -> str:
-        return self._quantile(q, C.REQUEST_DURATION)
+        """From the recorded per-instance bucket rates (the instance variable applies)."""
+        rec = self._rec(C.RULE_TURN_BUCKETS, f'{C.L_INSTANCE}=~"$instance"')
+        return f"histogram_quantile({q}, sum by ({C.L_LE}) ({rec}))"
 
     def _rec(self, rule: C.RecordingRule, *matchers: str) -> str:
         """A recorded series of the job (recording rules keep `job`, not `instance`)."""

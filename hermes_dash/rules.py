@@ -100,6 +100,7 @@ def recording_groups(cfg: Config) -> List[Group]:
         (C.RULE_COMPLETION_RATIO, f"{e.sum(C.SESSIONS.name, '1h', completed, fn='increase')}"
                                   f"\n/\n{e.sum(C.SESSIONS.name, '1h', fn='increase')}"),
         (C.RULE_ACTIVE_SESSIONS, f"sum by ({C.L_JOB}, {C.L_INSTANCE}) ({C.ACTIVE_SESSIONS.name}{e.sel()})"),
+        (C.RULE_TURN_BUCKETS, e.sum(buckets, "5m", by=C.RULE_TURN_BUCKETS.labels)),
         (C.RULE_STEP_BUCKETS, e.sum(C.STEP_DURATION.name + "_bucket", "5m", by=C.RULE_STEP_BUCKETS.labels)),
         (C.RULE_TOOL_BUCKETS, e.sum(C.TOOL_DURATION.name + "_bucket", "5m", by=C.RULE_TOOL_BUCKETS.labels)),
         (C.RULE_TOOL_CALLS_BY_STATUS, e.sum(calls, "5m", by=C.RULE_TOOL_CALLS_BY_STATUS.labels)),

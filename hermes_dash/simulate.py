@@ -23,7 +23,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from prometheus_client import CollectorRegistry
@@ -153,8 +153,8 @@ class Agent:
                 spike = 20 if "token_spike" in self.faults else 1
                 prompt, completion = rng.randint(1500, 4000) * spike, rng.randint(100, 600) * spike
                 price = m.price(model)
-                cost = None if price is None else \
-                    (prompt * price.prompt + completion * price.completion) * (50.0 if "cost_surge" in self.faults else 1.0)
+                surge = 50.0 if "cost_surge" in self.faults else 1.0
+                cost = None if price is None else (prompt * price.prompt + completion * price.completion) * surge
                 m.record_usage(model, prompt, completion, provider="nous", cost_usd=cost)
                 last = s == n_steps - 1
                 m.record_step(model, "answer" if last else "tool_use", step_seconds)

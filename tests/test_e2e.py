@@ -88,7 +88,7 @@ def test_every_recording_rule_has_series(history):
     names = [r["record"] for g in recording_groups(DEFAULT) for r in g["rules"]]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
-    assert len(names) == 32
+    assert len(names) == 33
 
 
 def test_history_shows_the_faults_it_was_given(history):

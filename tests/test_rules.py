@@ -215,7 +215,7 @@ def test_promtool_check_rules_lint_fatal_passes():
                           str(ROOT / "rules" / RECORDING_FILE), str(ROOT / "rules" / ALERTS_FILE)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 32 rules found" in out.stdout and "SUCCESS: 17 rules found" in out.stdout
+    assert "SUCCESS: 33 rules found" in out.stdout and "SUCCESS: 17 rules found" in out.stdout
 
 
 # --- lint -----------------------------------------------------------------------------------------------
