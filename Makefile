@@ -13,10 +13,10 @@ PIP_QUIET := --quiet --disable-pip-version-check
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-dashboards: venv ## build dashboards/*.json (Grafana JSON) from the catalogue and config ($$HERMES_DASH_CONFIG)
+dashboards: venv ## build dashboards/*.json (Grafana JSON) from the catalogue and config (env HERMES_DASH_CONFIG)
 	$(PY) -m hermes_dash.cli build --only dashboards
 
-generate: venv ## build every generated file: dashboards/, rules/, deploy/ (config: $$HERMES_DASH_CONFIG)
+generate: venv ## build every generated file: dashboards/, rules/, deploy/ (config: env HERMES_DASH_CONFIG)
 	$(PY) -m hermes_dash.cli build
 
 lint: venv system-deps ## hermes-dash lint: rule files and dashboards (PromQL, catalogue names, alert style, promtool)
@@ -48,7 +48,7 @@ test: venv hermes-venv system-deps ## install what is missing, then run every te
 test-fast: venv ## the tests in tests/ only (no hermes-agent venv; promtool still needed)
 	$(PY) -m pytest -q tests
 
-test-rules: venv system-deps ## promtool: hand-written, seed-defect and regression cases, >=300 generated scenarios ($$HERMES_DASH_SCENARIOS), mutants
+test-rules: venv system-deps ## promtool: hand-written, seed-defect and regression cases, >=300 generated scenarios (env HERMES_DASH_SCENARIOS), mutants
 	promtool test rules rule_tests/*.yml rule_tests/seed_defects/*.yml $(wildcard rule_tests/regressions/*.yml)
 	$(PY) -m hermes_dash.scenarios --mutants
 
