@@ -202,12 +202,18 @@ LABEL_VALUES = dict(LABEL_VALUES, label=OPEN_LABELS, hook=HERMES_HOOKS)
 # ---------------------------------------------------------------------------------------------------------
 UP = "up"
 ALERTS = "ALERTS"
+# labels of Prometheus' ALERTS series, and those every hermes-dash alert carries
+L_ALERTNAME = "alertname"
+L_ALERTSTATE = "alertstate"   # pending or firing
+FIRING = "firing"
+L_SEVERITY = "severity"
+L_TEAM = "team"
 PROCESS_MEMORY = "process_resident_memory_bytes"
 PROCESS_CPU = "process_cpu_seconds_total"
 GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 EXTERNAL_SERIES: Mapping[str, Tuple[str, ...]] = {
     UP: (),
-    ALERTS: ("alertname", "alertstate", "severity", "team"),  # and the alert's own labels
+    ALERTS: (L_ALERTNAME, L_ALERTSTATE, L_SEVERITY, L_TEAM),  # and the alert's own labels
     PROCESS_MEMORY: (),
     PROCESS_CPU: (),
     GPU_UTIL: ("gpu", "Hostname", "UUID", "modelName", "device"),
@@ -329,9 +335,6 @@ ALERT_NAMES = (
     A_TURN_LATENCY_BUDGET_BURN,
 )
 
-L_ALERTNAME = "alertname"
-L_SEVERITY = "severity"
-L_TEAM = "team"
 L_SLO = "slo"  # on the SLO burn-rate alerts: which SLI burns
 SEVERITIES = ("critical", "warning", "info")
 CRITICAL, WARNING, INFO = SEVERITIES

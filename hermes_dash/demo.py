@@ -25,6 +25,7 @@ from typing import List, Optional
 
 import yaml
 
+from . import catalogue as C
 from .cli import generated_files
 from .config import ConfigError, config_from_mapping, load_config
 from .deploy import alertmanager_config, prometheus_config
@@ -44,8 +45,8 @@ class _ConsoleReceiver:
                 for a in body.get("alerts", []):
                     lb = a["labels"]
                     extra = ", ".join(f"{k}={v}" for k, v in sorted(lb.items())
-                                      if k not in ("alertname", "severity", "team", "job"))
-                    print(f"  -> {self.path.strip('/')}: {a['status']} {lb['alertname']} ({lb['severity']})"
+                                      if k not in (C.L_ALERTNAME, C.L_SEVERITY, C.L_TEAM, C.L_JOB))
+                    print(f"  -> {self.path.strip('/')}: {a['status']} {lb[C.L_ALERTNAME]} ({lb[C.L_SEVERITY]})"
                           + (f" {extra}" if extra else ""), flush=True)
                 self.send_response(200)
                 self.end_headers()

@@ -151,4 +151,4 @@ class Queries:
         return self._sum(C.SESSION_STEPS.name + "_bucket", by=(C.L_LE,), fn="increase", window="$__range")
 
     def alerts_firing(self) -> str:
-        return f'{C.ALERTS}{{alertname=~"Hermes.*", alertstate="firing"}}'
+        return f'{C.ALERTS}{{{C.L_ALERTNAME}=~"Hermes.*", {C.L_ALERTSTATE}="{C.FIRING}"}}'

@@ -101,7 +101,8 @@ def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], Dict[Tuple[str, s
         chosen = {d[0]: d for d in _spread(with_fire, MAX_CHECKS) + _spread(quiet, MAX_CHECKS)
                   + edges[:2 * MAX_CHECKS]}
         for m, verdict, known in sorted(chosen.values(), key=lambda d: d[0]):
-            matchers = [f'{C.L_ALERTNAME}="{name}"', 'alertstate="firing"', f'{C.L_SEVERITY}="{severity}"']
+            matchers = [f'{C.L_ALERTNAME}="{name}"', f'{C.L_ALERTSTATE}="{C.FIRING}"',
+                        f'{C.L_SEVERITY}="{severity}"']
             if len(known) < len(verdict):  # only the label sets the oracle is sure about
                 label = next(iter(next(iter(known))))[0]
                 values = [dict(lb)[label] for lb in sorted(known)]
@@ -111,7 +112,8 @@ def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], Dict[Tuple[str, s
             selectors.append(f"{C.ALERTS}{{{', '.join(matchers)}}}")
             fired = [lb for lb, fires in sorted(known.items()) if fires]
             for lb in fired:
-                labels = {**static[alert], C.L_ALERTNAME: name, "alertstate": "firing", C.L_JOB: job, **dict(lb)}
+                labels = {**static[alert], C.L_ALERTNAME: name, C.L_ALERTSTATE: C.FIRING, C.L_JOB: job,
+                          **dict(lb)}
                 samples.append({"labels": C.ALERTS + _label_string(labels), "value": 1})
             coverage.setdefault(alert, [0, 0])[0 if fired else 1] += 1
     tests = [{"expr": "\nor ".join(sel), "eval_time": f"{m}m", "exp_samples": samples}
