@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import http.server
-import json
 import os
 import shutil
 import signal
@@ -26,41 +24,23 @@ from typing import List, Optional
 import yaml
 
 from . import catalogue as C
-from .cli import generated_files
+from .cli import generated_files, write_all
 from .config import ConfigError, config_from_mapping, load_config
 from .deploy import alertmanager_config, prometheus_config
 from .history import HistoryError, backfill_rules, write_history
 from .rules import RECORDING_FILE
-from .servers import alertmanager, free_port, prometheus
+from .servers import WebhookReceiver, alertmanager, free_port, prometheus
 from .simulate import FAULTS, Fleet, FleetSpec
 
 
-class _ConsoleReceiver:
-    """Alertmanager's receivers post here; each notification is printed as one line per alert."""
-
-    def __init__(self):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                for a in body.get("alerts", []):
-                    lb = a["labels"]
-                    extra = ", ".join(f"{k}={v}" for k, v in sorted(lb.items())
-                                      if k not in (C.L_ALERTNAME, C.L_SEVERITY, C.L_TEAM, C.L_JOB))
-                    print(f"  -> {self.path.strip('/')}: {a['status']} {lb[C.L_ALERTNAME]} ({lb[C.L_SEVERITY]})"
-                          + (f" {extra}" if extra else ""), flush=True)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def _print_notification(receiver: str, body: dict) -> None:
+    """One line per alert of an Alertmanager notification."""
+    for a in body.get("alerts", []):
+        lb = a["labels"]
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(lb.items())
+                          if k not in (C.L_ALERTNAME, C.L_SEVERITY, C.L_TEAM, C.L_JOB))
+        print(f"  -> {receiver}: {a['status']} {lb[C.L_ALERTNAME]} ({lb[C.L_SEVERITY]})"
+              + (f" {extra}" if extra else ""), flush=True)
 
 
 def _port(preferred: int) -> int:
@@ -110,18 +90,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     raw = {"prometheus": {"targets": [f"127.0.0.1:{p}" for p in sim_ports],
                           "alertmanagers": [f"127.0.0.1:{am_port}"]}}
     cfg = dataclasses.replace(base, prometheus=config_from_mapping(raw).prometheus)
-    for path, text in generated_files(cfg, ("rules",)).items():
-        os.makedirs(os.path.join(work, os.path.dirname(path)), exist_ok=True)
-        with open(os.path.join(work, path), "w", encoding="utf-8") as f:
-            f.write(text)
+    write_all(work, generated_files(cfg, ("rules",)))
     with open(os.path.join(work, "prometheus.yml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(prometheus_config(cfg, rules_dir="rules"), f)
-    console = _ConsoleReceiver()
-    am_cfg = alertmanager_config(cfg)
-    am_cfg["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": f"{console.url}/{r['name']}"}]}
-                           for r in am_cfg["receivers"]]
+    console = WebhookReceiver(_print_notification)
     with open(os.path.join(work, "alertmanager.yml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(am_cfg, f)
+        yaml.safe_dump(alertmanager_config(cfg, webhook_url=console.url), f)
     spec = FleetSpec(instances=a.instances, tools=a.tools, models=a.models,
                      sessions_per_minute=a.sessions_per_minute, seed=a.seed)
     data = os.path.join(work, "data")

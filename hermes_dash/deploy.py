@@ -13,7 +13,7 @@ deployment tool: nothing here starts a server.
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from . import catalogue as C
 from .config import Config
@@ -74,9 +74,10 @@ _SLACK_TEXT = ('{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations
                'Runbook: {{ .Annotations.runbook_url }}\n{{ end }}')
 
 
-def alertmanager_config(cfg: Config) -> dict:
+def alertmanager_config(cfg: Config, webhook_url: Optional[str] = None) -> dict:
     """alertmanager.yml: critical pages (and also reaches its team's Slack), finance's alerts go to
-    slack-finance, everything else to slack-platform."""
+    slack-finance, everything else to slack-platform. With `webhook_url` (the tests, the demo) every
+    receiver posts to `webhook_url/<receiver>` instead of Slack or PagerDuty; routes and inhibition stay."""
     r = cfg.routing
     secret = secret_paths(cfg)
 
@@ -99,7 +100,8 @@ def alertmanager_config(cfg: Config) -> dict:
                 {"receiver": C.RECEIVER_PLATFORM},
             ],
         },
-        "receivers": [
+        "receivers": [{"name": n, "webhook_configs": [{"url": f"{webhook_url}/{n}"}]} for n in C.RECEIVERS]
+        if webhook_url else [
             {"name": C.RECEIVER_PAGER, "pagerduty_configs": [{
                 "routing_key_file": secret[C.RECEIVER_PAGER], "send_resolved": True,
                 "severity": "{{ .CommonLabels.severity }}",

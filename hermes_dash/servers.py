@@ -11,16 +11,18 @@ that does not become ready in time raises with the tail of its log.
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 #: where Debian's prometheus-alertmanager package puts the binary
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
@@ -121,3 +123,27 @@ def prometheus(config_file: str, workdir: str, port: Optional[int] = None, data_
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *extra_args]
     with _run("prometheus", argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
         yield s
+
+
+class WebhookReceiver:
+    """An Alertmanager webhook receiver on 127.0.0.1 (a free port): calls `on_post(receiver, payload)` for
+    every notification, the receiver being the URL's path. Pair with
+    `deploy.alertmanager_config(cfg, webhook_url=receiver.url)`; `close()` stops it."""
+
+    def __init__(self, on_post: Callable[[str, dict], None]):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                on_post(self.path.strip("/"), json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

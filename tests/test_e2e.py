@@ -8,12 +8,15 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+import yaml
 
-from hermes_dash.config import DEFAULT
+from hermes_dash.cli import generated_files, write_all
+from hermes_dash.config import DEFAULT, config_from_mapping
+from hermes_dash.deploy import alertmanager_config, prometheus_config
 from hermes_dash.history import backfill_rules, write_history
 from hermes_dash.lint import dashboard_exprs
 from hermes_dash.rules import RECORDING_FILE, recording_groups
-from hermes_dash.servers import free_port, prometheus
+from hermes_dash.servers import WebhookReceiver, alertmanager, free_port, prometheus
 from hermes_dash.simulate import Fleet, FleetSpec
 
 from conftest import require_tool
@@ -104,38 +107,18 @@ def test_history_shows_the_faults_it_was_given(history):
 
 # --- live: simulator -> Prometheus -> Alertmanager -> receivers -----------------------------------------
 
-class Recorder:
-    """A webhook receiver on 127.0.0.1 recording every notification by receiver (the URL path)."""
+class Recorder(WebhookReceiver):
+    """Alertmanager's receivers post here; every notification is kept, by receiver."""
 
     def __init__(self):
-        import http.server
-        import threading
         self.got = []
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                recorder.got.append((self.path.strip("/"), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(lambda receiver, body: self.got.append((receiver, body)))
 
     def delivered(self):
         """(receiver, alertname, severity, instance or tool) of every firing alert notified so far."""
         return {(r, a["labels"]["alertname"], a["labels"]["severity"],
                  a["labels"].get("instance") or a["labels"].get("tool_name") or "")
                 for r, body in list(self.got) for a in body["alerts"] if a["status"] == "firing"}
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def wait_for(check, timeout=40.0):
@@ -169,6 +152,12 @@ alerting:
 prometheus:
   scrape_interval: 1s
   evaluation_interval: 1s
+routing:
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+  page_repeat_interval: 1h
+  finance_repeat_interval: 1h
 """
 
 
@@ -177,11 +166,6 @@ def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delive
     `for` 0s, small thresholds); each fault switched on fires its alert, which reaches Alertmanager and is
     delivered to the receiver its severity and team route to; HermesHighLatency, inhibited by
     HermesCriticalLatency, is never delivered."""
-    import yaml
-    from hermes_dash.cli import generated_files
-    from hermes_dash.config import config_from_mapping
-    from hermes_dash.deploy import alertmanager_config, prometheus_config
-    from hermes_dash.servers import alertmanager
     require_tool("promtool")
     ports = [free_port(), free_port()]
     am_port = free_port()
@@ -189,19 +173,11 @@ def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delive
     raw["prometheus"]["targets"] = [f"127.0.0.1:{p}" for p in ports]
     raw["prometheus"]["alertmanagers"] = [f"127.0.0.1:{am_port}"]
     cfg = config_from_mapping(raw)
-    for path, text in generated_files(cfg, ("rules",)).items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
+    write_all(str(tmp_path), generated_files(cfg, ("rules",)))
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(cfg, rules_dir="rules")))
     recorder = Recorder()
-    am_cfg = alertmanager_config(cfg)
-    am_cfg["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
-    for r in am_cfg["route"]["routes"]:
-        r.pop("repeat_interval", None)
     # the test copy: every receiver posts to the recorder instead of Slack / PagerDuty
-    am_cfg["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": f"{recorder.url}/{r['name']}"}]}
-                           for r in am_cfg["receivers"]]
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(am_cfg))
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(cfg, webhook_url=recorder.url)))
     fleet = Fleet(FleetSpec(instances=2, tools=3, models=2, sessions_per_minute=240, seed=5, noise=0.0), ports=ports)
     fleet.serve(tick_seconds=0.5)
     try:
@@ -249,16 +225,11 @@ def test_rules_work_unchanged_behind_federation(tmp_path):
     """A second Prometheus that federates the first (honor_labels, `match[]={job="hermes-agent"}`) and
     evaluates the generated rules unchanged fires the same alerts with the same labels: the agents'
     `job` and `instance` survive federation, so per-instance and per-tool alerts stay apart."""
-    import yaml
-    from hermes_dash.cli import generated_files
-    from hermes_dash.config import config_from_mapping
     require_tool("promtool")
     ports = [free_port(), free_port()]
     raw = yaml.safe_load(LIVE_CONFIG)
     cfg = config_from_mapping(raw)
-    for path, text in generated_files(cfg, ("rules",)).items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
+    write_all(str(tmp_path), generated_files(cfg, ("rules",)))
     leaf_port = free_port()
     (tmp_path / "leaf.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "external_labels": {"replica": "leaf-a"}},
