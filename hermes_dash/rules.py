@@ -12,9 +12,11 @@ This module does not route alerts (hermes_dash.deploy writes alertmanager.yml) a
 """
 from __future__ import annotations
 
+import functools
 from typing import Dict, List, Tuple
 
 import yaml
+from prometheus_client.utils import floatToGoString
 
 from . import catalogue as C
 from .config import Config, duration_seconds
@@ -40,9 +42,9 @@ def pct(ratio: float) -> str:
     return f"{ratio * 100:.6g}%"
 
 
+@functools.lru_cache(maxsize=None)
 def le_value(bound: float) -> str:
     """The `le` label value of a histogram bucket, as prometheus_client writes it (60.0 -> "60.0")."""
-    from prometheus_client.utils import floatToGoString
     return floatToGoString(bound)
 
 
@@ -137,7 +139,7 @@ def runbook_url(cfg: Config, alertname: str) -> str:
     return f"{cfg.alerting.runbook_url_base}#{alertname.lower()}"
 
 
-def _burn(cfg: Config, e: _Exprs, sli: str, windows, target: float) -> str:
+def _burn(e: _Exprs, sli: str, windows, target: float) -> str:
     """(short > F*budget and long > F*budget) or ... for each burn window, Sloth/Google SRE style."""
     parts = []
     for bw in windows:
@@ -255,7 +257,7 @@ def alert_groups(cfg: Config) -> List[Group]:
                                            (s.ticket, f.slo_ticket, C.WARNING, "slowly")):
             factors = ", or ".join(f"{num(bw.factor)}x over {bw.long} and {bw.short}" for bw in windows)
             slo_rules.append(_alert(
-                name, _burn(cfg, e, sli, windows, target), for_, sev, P,
+                name, _burn(e, sli, windows, target), for_, sev, P,
                 f"Hermes is burning its turn {'success' if sli == C.SLI_TURN_ERRORS else 'latency'} "
                 f"error budget {speed}",
                 "Job {{ $labels.job }} misses the SLO \"" + what + "\" on {{ $value | humanizePercentage }} of "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import catalogue as C
+from ..rules import le_value, num  # num: shortest exact literal (repr round-trips)
 
 # A turn's duration, by class: each falls in one bucket of hermes_request_duration_seconds.
 TURN_SECONDS = {"fast": 8.0, "slow": 45.0, "slower": 90.0, "very_slow": 250.0}
@@ -247,19 +248,15 @@ class Truth:
         for inst in self.scenario.fleet.instances:
             base = ((C.L_JOB, job), (C.L_INSTANCE, inst))
             out.append({"series": _selector(C.UP, base), "values": notation(self.up_samples(inst))})
-            for _, key, gauge in ((i, k, g) for i, k, g in self.all_series() if i == inst):
-                name, labels = key
-                out.append({"series": _selector(name, base + labels),
-                            "values": notation(self.samples(inst, key, gauge))})
+            for gauge, series in ((False, self.counters[inst]), (True, self.gauges[inst])):
+                for key in series:
+                    out.append({"series": _selector(key[0], base + key[1]),
+                                "values": notation(self.samples(inst, key, gauge))})
         return out
 
 
 def _selector(name: str, labels: Sequence[Tuple[str, str]]) -> str:
     return name + "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(float(v))  # repr round-trips exactly
 
 
 def notation(values: Sequence[object]) -> str:
@@ -294,16 +291,16 @@ def notation(values: Sequence[object]) -> str:
                 break
             j += 1
         if j == i:
-            parts.append(_num(v))  # type: ignore[arg-type]
+            parts.append(num(v))  # type: ignore[arg-type]
         else:
-            x = float(_num(v))  # type: ignore[arg-type]
-            b = float(_num(abs(step))) * (1 if step >= 0 else -1)  # type: ignore[arg-type]
+            x = float(num(v))  # type: ignore[arg-type]
+            b = float(num(abs(step))) * (1 if step >= 0 else -1)  # type: ignore[arg-type]
             for k in range(i, j + 1):
                 if x != values[k]:
                     raise ValueError(f"{values[k]!r} at sample {k} is not reproduced exactly by "
-                                     f"{_num(v)}{'+' if b >= 0 else '-'}{_num(abs(b))}x{j - i}")
+                                     f"{num(v)}{'+' if b >= 0 else '-'}{num(abs(b))}x{j - i}")
                 x += b
-            parts.append(f"{_num(v)}{'+' if step >= 0 else '-'}{_num(abs(step))}x{j - i}")  # type: ignore[arg-type]
+            parts.append(f"{num(v)}{'+' if step >= 0 else '-'}{num(abs(step))}x{j - i}")  # type: ignore[arg-type]
         i = j + 1
     return " ".join(parts)
 
@@ -341,7 +338,7 @@ def _events(s: Scenario, inst: str, m: int, scale: int) -> Dict[Tuple[str, Label
         counts = {sec: n * scale for sec, n in turns[status].items()}
         st = ((C.L_STATUS, status),)
         for le in C.REQUEST_BUCKETS:
-            ev[(req + "_bucket", st + ((C.L_LE, _le(le)),))] = sum(n for sec, n in counts.items() if sec <= le)
+            ev[(req + "_bucket", st + ((C.L_LE, le_value(le)),))] = sum(n for sec, n in counts.items() if sec <= le)
         ev[(req + "_bucket", st + ((C.L_LE, "+Inf"),))] = sum(counts.values())
         ev[(req + "_count", st)] = sum(counts.values())  # (no rule reads _sum: not rendered)
     for tool in s.fleet.tools:
@@ -368,13 +365,3 @@ def _events(s: Scenario, inst: str, m: int, scale: int) -> Dict[Tuple[str, Label
 
 def _gauges(s: Scenario, inst: str, m: int) -> Dict[Tuple[str, Labels], float]:
     return {(C.ACTIVE_SESSIONS.name, ()): float(load_at(s, m, instance=inst).active_sessions)}
-
-
-_LE: Dict[float, str] = {}
-
-
-def _le(bound: float) -> str:
-    if bound not in _LE:
-        from ..rules import le_value
-        _LE[bound] = le_value(bound)
-    return _LE[bound]

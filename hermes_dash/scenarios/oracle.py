@@ -33,6 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import catalogue as C
 from ..config import Config, duration_seconds
+from ..rules import le_value
 from .model import DOWN, GAP, GONE, STALE, UP, Labels, Truth
 
 MARGIN = 0.05
@@ -199,7 +200,7 @@ class Oracle:
         statuses = C.REQUEST_STATUSES if status is None else status
         parts = [self.window(C.REQUEST_DURATION.name + "_count", at, minutes, **{C.L_STATUS: st}) for st in statuses]
         if slower_than is not None:
-            le = _le(slower_than)
+            le = le_value(slower_than)
             parts += [Window(-w.total, w.exact, w.present) for w in (
                 self.window(C.REQUEST_DURATION.name + "_bucket", at, minutes, **{C.L_STATUS: st, C.L_LE: le})
                 for st in statuses)]
@@ -398,8 +399,3 @@ class Oracle:
 @functools.lru_cache(maxsize=None)
 def _minutes(duration: str) -> int:
     return int(duration_seconds(duration) // 60)
-
-
-def _le(bound: float) -> str:
-    from .model import _le as le
-    return le(bound)
