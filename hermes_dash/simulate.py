@@ -225,11 +225,12 @@ class Fleet:
             if i in self._served:
                 self._served[i] = self._start_server(i)
 
-    def tick(self, now: float, dt: float) -> None:
+    def tick(self, now: float, dt: float, agents: Optional[Sequence[int]] = None) -> None:
+        """Advance every running agent (or only those positions) by `dt` seconds ending at `now`."""
         with self._lock:
-            for i, a in enumerate(self.agents):
+            for i in range(len(self.agents)) if agents is None else agents:
                 if i not in self.crashed:
-                    a.tick(now, dt)
+                    self.agents[i].tick(now, dt)
 
     # --- live --------------------------------------------------------------------------------------
     def _start_server(self, i: int) -> _Served:
@@ -285,10 +286,7 @@ class Fleet:
             elif "crash" not in active and 0 in self.crashed:
                 self.recover(0)
             if n:
-                with self._lock:
-                    for i in chosen:
-                        if i not in self.crashed:
-                            self.agents[i].tick(t, step)
+                self.tick(t, step, chosen)
             for i in chosen:
                 chunk.scrape(self.agents[i], i in self.crashed, t, job)
             n += 1
