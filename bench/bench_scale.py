@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,13 +30,11 @@ sys.path.insert(0, ROOT)
 
 from hermes_dash.config import DEFAULT  # noqa: E402
 from hermes_dash.history import _promtool, backfill_rules  # noqa: E402
-from hermes_dash.lint import dashboard_exprs  # noqa: E402
+from hermes_dash.lint import as_sent_by_grafana, dashboard_exprs  # noqa: E402
 from hermes_dash.rules import RECORDING_FILE, recording_groups  # noqa: E402
 from hermes_dash.servers import prometheus  # noqa: E402
 from hermes_dash.simulate import Fleet, FleetSpec  # noqa: E402
 
-MACROS = {"$__rate_interval": "4m", "$__interval": "30s", "$__range": "6h"}
-VARIABLES = re.compile(r"\$(instance|model|tool_name)\b")
 JOB = DEFAULT.selectors.job
 
 
@@ -47,9 +44,7 @@ def _part(args):
 
 
 def grafana(expr):
-    for k, v in MACROS.items():
-        expr = expr.replace(k, v)
-    return VARIABLES.sub(".*", expr)
+    return as_sent_by_grafana(expr, "6h", "4m", "30s")
 
 
 def raw_form(expr, rules):
@@ -67,13 +62,9 @@ def raw_form(expr, rules):
 
 
 def timed_query(prom, expr, start, end, step=30):
-    q = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
     t = time.perf_counter()
-    data = prom.get(f"/api/v1/query_range?{q}", timeout=300)
-    took = time.perf_counter() - t
-    if data["status"] != "success":
-        raise RuntimeError(f"{expr}: {data}")
-    return took, data["data"]["result"]
+    result = prom.query_range(expr, start, end, step)
+    return time.perf_counter() - t, result
 
 
 def main(argv=None):

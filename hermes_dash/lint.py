@@ -44,9 +44,19 @@ def known_series() -> Dict[str, Set[str]]:
     return out
 
 
-def expand_macros(expr: str) -> str:
+def expand_macros(expr: str, rate_interval: str = "5m", interval: str = "5m", range_: str = "5m") -> str:
     """`expr` with Grafana's $__rate_interval, $__interval and $__range replaced by durations."""
-    return _MACROS.sub("5m", expr)
+    durations = {"rate_interval": rate_interval, "interval": interval, "range": range_}
+    return _MACROS.sub(lambda m: durations[m.group(1) or m.group(2)], expr)
+
+
+#: the dashboards' template variables (named after the labels they select)
+_VARIABLES = re.compile(r"\$(%s)\b" % "|".join((C.L_INSTANCE, C.L_MODEL, C.L_TOOL)))
+
+
+def as_sent_by_grafana(expr: str, range_: str, rate_interval: str, interval: str) -> str:
+    """A panel's query as Grafana sends it for a time range of `range_`, every variable at All."""
+    return _VARIABLES.sub(".*", expand_macros(expr, rate_interval, interval, range_))
 
 
 def _nodes(node) -> Iterator:

@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional
@@ -61,6 +62,14 @@ class Server:
                                      headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status
+
+    def query_range(self, expr: str, start: float, end: float, step: float, timeout: float = 300.0) -> list:
+        """Prometheus' /api/v1/query_range result for `expr`; RuntimeError naming it when it fails."""
+        q = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+        data = self.get(f"/api/v1/query_range?{q}", timeout=timeout)
+        if data.get("status") != "success":
+            raise RuntimeError(f"{expr}: {data}")
+        return data["data"]["result"]
 
     def log_tail(self, n: int = 30) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as f:

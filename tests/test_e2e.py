@@ -2,7 +2,6 @@
 simulated fleet driving hermes-dash's own instrumentation."""
 import json
 import math
-import re
 import time
 import urllib.parse
 from pathlib import Path
@@ -14,7 +13,7 @@ from hermes_dash.cli import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.deploy import alertmanager_config, prometheus_config
 from hermes_dash.history import backfill_rules, write_history
-from hermes_dash.lint import dashboard_exprs
+from hermes_dash.lint import as_sent_by_grafana, dashboard_exprs
 from hermes_dash.rules import RECORDING_FILE, recording_groups
 from hermes_dash.servers import WebhookReceiver, alertmanager, free_port, prometheus
 from hermes_dash.simulate import Fleet, FleetSpec
@@ -24,22 +23,15 @@ from conftest import require_tool
 ROOT = Path(__file__).resolve().parent.parent
 HOURS = 6  # every dashboard's default range is now-6h
 
-# Grafana's macros and variables as Grafana would send them for the default range with "All" selected
-MACROS = {"$__rate_interval": "4m", "$__interval": "1m", "$__range": f"{HOURS}h"}
-VARIABLES = re.compile(r"\$(instance|model|tool_name)\b")
 
 
 def grafana_query(expr: str) -> str:
-    for k, v in MACROS.items():
-        expr = expr.replace(k, v)
-    return VARIABLES.sub(".*", expr)
+    """As Grafana sends it for the default range (one scrape a minute: $__rate_interval 4m), All selected."""
+    return as_sent_by_grafana(expr, f"{HOURS}h", "4m", "1m")
 
 
 def query_range(server, expr: str, start: float, end: float, step: int = 60):
-    q = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
-    data = server.get(f"/api/v1/query_range?{q}", timeout=60)
-    assert data["status"] == "success", data
-    return data["data"]["result"]
+    return server.query_range(expr, start, end, step, timeout=60)
 
 
 def has_data(result) -> bool:
