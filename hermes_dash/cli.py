@@ -126,12 +126,20 @@ def generated_files(cfg, kinds=None) -> Dict[str, str]:
     return out
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
+def config_or_report(path: Optional[str], prog: str):
+    """The config at `path` (or $HERMES_DASH_CONFIG, or the defaults); None after printing `prog: FILE:
+    key: problem` to stderr when it is bad (callers then exit 2)."""
     from .config import ConfigError, load_config
     try:
-        cfg = load_config(args.config)
+        return load_config(path)
     except ConfigError as e:
-        print(f"hermes-dash build: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    cfg = config_or_report(args.config, "hermes-dash build")
+    if cfg is None:
         return 2
     files = generated_files(cfg, args.only)
     if args.check:

@@ -24,8 +24,8 @@ from typing import List, Optional
 import yaml
 
 from . import catalogue as C
-from .cli import generated_files, write_all
-from .config import ConfigError, config_from_mapping, load_config
+from .cli import config_or_report, generated_files, write_all
+from .config import config_from_mapping
 from .deploy import alertmanager_config, prometheus_config
 from .history import HistoryError, backfill_rules, write_history
 from .rules import RECORDING_FILE
@@ -78,10 +78,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--keep", help="keep the data in this directory (default: a temporary one)")
     p.add_argument("--exit-after", type=float, help="stop by itself after this many seconds (for tests)")
     a = p.parse_args(argv)
-    try:
-        base = load_config(a.config)
-    except ConfigError as e:
-        print(f"hermes-dash demo: {e}", file=sys.stderr)
+    base = config_or_report(a.config, "hermes-dash demo")
+    if base is None:
         return 2
     sim_ports = [_port(9464 + i) for i in range(a.instances)]
     prom_port, am_port = a.prometheus_port or _port(9090), a.alertmanager_port or _port(9093)

@@ -11,12 +11,12 @@ import yaml
 
 from hermes_dash import catalogue as C
 from hermes_dash.cli import generated_files
-from hermes_dash.config import DEFAULT, config_from_mapping
+from hermes_dash.config import DEFAULT, config_from_mapping, duration_seconds
 from hermes_dash.deploy import (ALERTMANAGER_FILE, PROMETHEUS_FILE, PROMETHEUS_RULE_FILE, alertmanager_config,
                                 prometheus_rule)
 from hermes_dash.lint import lint_paths, lint_rule_groups
-from hermes_dash.rules import (ALERTS_FILE, GENERATED_MARK, RECORDING_FILE, alert_groups, recording_groups,
-                               render_rule_files, slo_windows)
+from hermes_dash.rules import (ALERTS_FILE, GENERATED_MARK, RECORDING_FILE, alert_groups, all_alert_rules,
+                               recording_groups, render_rule_files, slo_windows)
 
 from conftest import require_tool
 
@@ -27,10 +27,6 @@ HAND_WRITTEN = sorted(RULE_TESTS.glob("*.yml")) + sorted((RULE_TESTS / "seed_def
     + sorted((RULE_TESTS / "regressions").glob("*.yml"))  # minimal failures saved by the property tests
 AM_FILE = ROOT / "deploy" / ALERTMANAGER_FILE
 SEED_DEFECTS = sorted((RULE_TESTS / "seed_defects").glob("*.yml"))
-
-
-def alerts(cfg=DEFAULT):
-    return [r for g in alert_groups(cfg) for r in g["rules"]]
 
 
 def cli(*args, cwd=ROOT):
@@ -153,7 +149,7 @@ def test_every_contract_alert_is_generated_with_its_severity_and_team():
         C.A_TURN_LATENCY_BUDGET_BURN: {("critical", "platform"), ("warning", "platform")},
     }
     got = {}
-    for r in alerts():
+    for r in all_alert_rules(DEFAULT):
         got.setdefault(r["alert"], set()).add((r["labels"]["severity"], r["labels"]["team"]))
     assert got == expected
     assert set(got) == set(C.ALERT_NAMES)
@@ -171,7 +167,7 @@ def test_thresholds_for_durations_and_slo_targets_come_from_the_config():
         "alerting": {"for_durations": {"token_spike": "7m", "slo_page": "3m"}},
         "slo": {"turn_success_target": 0.995},
         "selectors": {"job": "agents"}})
-    by = {(r["alert"], r["labels"]["severity"]): r for r in alerts(cfg)}
+    by = {(r["alert"], r["labels"]["severity"]): r for r in all_alert_rules(cfg)}
     assert by[(C.A_CRITICAL_LATENCY, "critical")]["expr"] == 'hermes:request_duration_p99:5m{job="agents"} > 99'
     assert by[(C.A_TOOL_ERROR_RATE, "warning")]["expr"] == (
         'hermes:tool_failure_ratio:5m{job="agents"} > 0.07\nand on (job, tool_name)\n'
@@ -228,7 +224,7 @@ def test_hermes_dash_lint_passes_on_the_generated_files():
 
 
 def _one_alert(**changes):
-    rule = copy.deepcopy(next(r for r in alerts() if r["alert"] == C.A_HIGH_LATENCY))
+    rule = copy.deepcopy(next(r for r in all_alert_rules(DEFAULT) if r["alert"] == C.A_HIGH_LATENCY))
     for k, v in changes.items():
         section, _, key = k.partition("__")
         if key:
@@ -302,7 +298,7 @@ def test_every_runbook_url_anchor_exists_in_runbook_md():
     text = (ROOT / "RUNBOOK.md").read_text()
     sections = dict(re.findall(r"^## ([^\n]+)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
     anchors = {github_anchor(h): h for h in sections}
-    for r in alerts():
+    for r in all_alert_rules(DEFAULT):
         url = r["annotations"]["runbook_url"]
         base, _, anchor = url.partition("#")
         assert base == DEFAULT.alerting.runbook_url_base
@@ -316,7 +312,7 @@ def test_every_runbook_url_anchor_exists_in_runbook_md():
 def test_runbook_url_base_comes_from_the_config():
     """alerting.runbook_url_base changes every alert's runbook_url."""
     cfg = config_from_mapping({"alerting": {"runbook_url_base": "https://wiki.example.org/hermes"}})
-    assert {r["annotations"]["runbook_url"] for r in alerts(cfg)} == {
+    assert {r["annotations"]["runbook_url"] for r in all_alert_rules(cfg)} == {
         f"https://wiki.example.org/hermes#{n.lower()}" for n in C.ALERT_NAMES}
 
 
@@ -346,18 +342,13 @@ def test_rule_test_files_load_the_generated_rules_in_order():
         assert data["group_eval_order"] == groups, f
 
 
-def _seconds(d):
-    from hermes_dash.config import duration_seconds
-    return duration_seconds(d)
-
-
 def test_every_alert_has_a_firing_case_a_not_firing_case_and_a_for_boundary_pair():
     """For every alert: a case asserting all its labels and annotations, a case where it must not fire,
     and, within one test, an evaluation at `for` minus one interval with nothing firing followed by one
     with the alert firing."""
     firing, quiet, boundary = set(), set(), set()
     for f, data, t in _cases():
-        step = _seconds(data["evaluation_interval"])
+        step = duration_seconds(data["evaluation_interval"])
         by_alert = {}
         for a in t.get("alert_rule_test", []):
             by_alert.setdefault(a["alertname"], []).append(a)
@@ -369,7 +360,7 @@ def test_every_alert_has_a_firing_case_a_not_firing_case_and_a_for_boundary_pair
             elif "does not fire" in t["name"] and a["alertname"] in t["name"]:
                 quiet.add(a["alertname"])
         for name, evals in by_alert.items():
-            times = {_seconds(a["eval_time"]): a["exp_alerts"] for a in evals}
+            times = {duration_seconds(a["eval_time"]): a["exp_alerts"] for a in evals}
             for ts, exp in times.items():
                 before = times.get(ts - step)
                 if exp and before is not None and not [e for e in before
@@ -465,7 +456,7 @@ def test_amtool_routes_every_alert_to_its_receivers():
     """`amtool config routes test --verify.receivers` passes for every generated alert with its labels."""
     amtool = require_tool("amtool")
     seen = set()
-    for r in alerts():
+    for r in all_alert_rules(DEFAULT):
         labels = r["labels"]
         receivers = ROUTES[(labels["severity"], labels["team"])]
         args = [f"alertname={r['alert']}", f"job={DEFAULT.selectors.job}"] + [f"{k}={v}" for k, v in labels.items()]

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import List, Optional
 
-from ..config import ConfigError, load_config
+from ..cli import config_or_report
 from . import draw_scenarios
 from .mutants import MUTANTS, check_mutants_differ, prioritised
 from .runner import explain, first_difference, generate_and_run, run_fixtures
@@ -37,10 +37,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--mutants", action="store_true", help="also check that every mutant rule set is caught")
     p.add_argument("--coverage", action="store_true", help="print firing/quiet checks per alert")
     args = p.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(f"hermes_dash.scenarios: {e}", file=sys.stderr)
+    cfg = config_or_report(args.config, "hermes_dash.scenarios")
+    if cfg is None:
         return 2
     for f in args.rules:
         if not os.path.exists(f):
