@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from hermes_dash.config import DEFAULT  # noqa: E402
-from hermes_dash.history import _promtool, backfill_rules  # noqa: E402
+from hermes_dash.history import run_promtool, backfill_rules  # noqa: E402
 from hermes_dash.lint import as_sent_by_grafana, dashboard_exprs  # noqa: E402
 from hermes_dash.rules import RECORDING_FILE, recording_groups  # noqa: E402
 from hermes_dash.servers import prometheus  # noqa: E402
@@ -92,7 +92,7 @@ def main(argv=None):
                                                   for k, ag in enumerate(parts)]) for f in fs]
         t1 = time.perf_counter()
         with ThreadPoolExecutor(a.jobs) as pool:
-            list(pool.map(lambda f: _promtool(["tsdb", "create-blocks-from", "openmetrics", f, data], f), files))
+            list(pool.map(lambda f: run_promtool(["tsdb", "create-blocks-from", "openmetrics", f, data], f), files))
         shutil.rmtree(os.path.join(work, "om"))
         t2 = time.perf_counter()
         cfg = os.path.join(work, "prometheus.yml")

@@ -25,7 +25,7 @@ class HistoryError(RuntimeError):
     pass
 
 
-def _promtool(args: Sequence[str], what: str, timeout: float = 600) -> None:
+def run_promtool(args: Sequence[str], what: str, timeout: float = 600) -> None:
     out = subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise HistoryError(f"{what} failed: promtool {' '.join(args)}\n{(out.stdout + out.stderr)[-2000:]}")
@@ -41,7 +41,7 @@ def write_history(fleet: Fleet, start: float, end: float, step: float, data_dir:
         files = fleet.backfill(start, end, step, tmp, job, faults_at=faults_at, progress=progress,
                                chunk_steps=chunk_steps)
         for f in files:
-            _promtool(["tsdb", "create-blocks-from", "openmetrics", f, data_dir], f"importing {os.path.basename(f)}")
+            run_promtool(["tsdb", "create-blocks-from", "openmetrics", f, data_dir], f"importing {os.path.basename(f)}")
     return len(files)
 
 
@@ -50,7 +50,7 @@ def backfill_rules(url: str, start: float, end: float, rule_files: Sequence[str]
     """Evaluate the recording rules over [start, end] against the Prometheus at `url` and move the
     resulting blocks into `data_dir` (restart Prometheus to load them). Returns the block directories."""
     with tempfile.TemporaryDirectory(prefix="hermes-rules-") as tmp:
-        _promtool(["tsdb", "create-blocks-from", "rules", f"--start={int(start)}", f"--end={int(end)}",
+        run_promtool(["tsdb", "create-blocks-from", "rules", f"--start={int(start)}", f"--end={int(end)}",
                    f"--url={url}", f"--output-dir={tmp}", f"--eval-interval={eval_interval}", *rule_files],
                   "backfilling recording rules")
         blocks = []

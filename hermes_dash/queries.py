@@ -1,7 +1,7 @@
 """PromQL for the dashboards, built from catalogue names and the config's selectors.
 
     q = Queries(DEFAULT)                 # or Queries(load_config(path))
-    q.turn_quantile(0.95)                # 'histogram_quantile(0.95, sum by (le) (rate(...)))'
+    q.turn_quantile(0.95)                # 'histogram_quantile(0.95, sum by (le) (hermes:request_...{...}))'
 
 Queries only; panel layout lives in hermes_dash.dashboards. Grafana variables ($instance, $model,
 $tool_name) and macros ($__rate_interval, $__range) appear as Grafana expects them.
@@ -36,27 +36,26 @@ class Queries:
         inner = self._rate(series, *matchers, fn=fn, window=window)
         return f"sum by ({', '.join(by)}) ({inner})" if by else f"sum({inner})"
 
-    def _quantile(self, q: float, metric: C.Metric, *matchers: str, by: tuple = ()) -> str:
-        return f"histogram_quantile({q}, {self._sum(metric.name + '_bucket', *matchers, by=(C.L_LE,) + by)})"
+    def _rec(self, rule: C.RecordingRule, *matchers: str) -> str:
+        """A recorded series of the job (recording rules keep `job`; only some keep `instance`)."""
+        return rule.name + "{" + ", ".join((self.job,) + matchers) + "}"
+
+    def _quantile(self, q: float, rule: C.RecordingRule, *matchers: str, by: tuple = ()) -> str:
+        """histogram_quantile over a recorded per-bucket rate, summed by `le` and `by`."""
+        return f"histogram_quantile({q}, sum by ({', '.join((C.L_LE,) + by)}) ({self._rec(rule, *matchers)}))"
 
     # -- latency ------------------------------------------------------------------------------------
     def turn_quantile(self, q: float) -> str:
         """From the recorded per-instance bucket rates (the instance variable applies)."""
-        rec = self._rec(C.RULE_TURN_BUCKETS, f'{C.L_INSTANCE}=~"$instance"')
-        return f"histogram_quantile({q}, sum by ({C.L_LE}) ({rec}))"
-
-    def _rec(self, rule: C.RecordingRule, *matchers: str) -> str:
-        """A recorded series of the job (recording rules keep `job`, not `instance`)."""
-        return rule.name + "{" + ", ".join((self.job,) + matchers) + "}"
+        return self._quantile(q, C.RULE_TURN_BUCKETS, f'{C.L_INSTANCE}=~"$instance"')
 
     def step_quantile(self, q: float) -> str:
         """From the recorded per-bucket rates: every instance of the job."""
-        by = ", ".join((C.L_LE, C.L_MODEL, C.L_STEP_TYPE))
-        return f"histogram_quantile({q}, sum by ({by}) ({self._rec(C.RULE_STEP_BUCKETS, MODEL)}))"
+        return self._quantile(q, C.RULE_STEP_BUCKETS, MODEL, by=(C.L_MODEL, C.L_STEP_TYPE))
 
     def tool_quantile(self, q: float) -> str:
         """From the recorded per-bucket rates: every instance of the job."""
-        return f"histogram_quantile({q}, sum by ({C.L_LE}, {C.L_TOOL}) ({self._rec(C.RULE_TOOL_BUCKETS, TOOL)}))"
+        return self._quantile(q, C.RULE_TOOL_BUCKETS, TOOL, by=(C.L_TOOL,))
 
     # -- reliability --------------------------------------------------------------------------------
     def turn_success_rate(self) -> str:

@@ -178,13 +178,6 @@ class Agent:
         self._in_flight.append((now + total_seconds, steps, outcome))
 
 
-@dataclass
-class _Served:
-    agent: Agent
-    port: int
-    server: object = None
-
-
 class Fleet:
     """Several agents, their faults, and the two ways to expose them: live HTTP or backfill files."""
 
@@ -194,7 +187,8 @@ class Fleet:
         self.ports = list(ports) if ports else [9464 + i for i in range(spec.instances)]
         self.agents = [Agent(spec, i, f"{spec.host}:{p}", self.faults) for i, p in enumerate(self.ports)]
         self.crashed: Set[int] = set()
-        self._served: Dict[int, _Served] = {}
+        #: serving live: agent position -> its HTTP server (None while the agent is crashed)
+        self._servers: Dict[int, Optional[object]] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
@@ -211,19 +205,16 @@ class Fleet:
         """Agent `i` dies: it stops answering scrapes (and, backfilling, stops producing samples)."""
         with self._lock:
             self.crashed.add(i)
-            served = self._served.get(i)
-            if served and served.server is not None:
-                served.server.shutdown()
-                served.server.server_close()
-                served.server = None
+            if i in self._servers:
+                self._stop_server(i)
 
     def recover(self, i: int) -> None:
         """Agent `i` restarts: a fresh process, counters from zero."""
         with self._lock:
             self.crashed.discard(i)
             self.agents[i] = Agent(self.spec, i, self.agents[i].name, self.faults)
-            if i in self._served:
-                self._served[i] = self._start_server(i)
+            if i in self._servers:
+                self._servers[i] = self._start_server(i)
 
     def tick(self, now: float, dt: float, agents: Optional[Sequence[int]] = None) -> None:
         """Advance every running agent (or only those positions) by `dt` seconds ending at `now`."""
@@ -233,15 +224,21 @@ class Fleet:
                     self.agents[i].tick(now, dt)
 
     # --- live --------------------------------------------------------------------------------------
-    def _start_server(self, i: int) -> _Served:
+    def _start_server(self, i: int):
         from prometheus_client import start_http_server
         server, _thread = start_http_server(self.ports[i], addr=self.spec.host, registry=self.agents[i].registry)
-        return _Served(self.agents[i], self.ports[i], server)
+        return server
+
+    def _stop_server(self, i: int) -> None:
+        server, self._servers[i] = self._servers[i], None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
     def serve(self, tick_seconds: float = 1.0) -> None:
         """Serve every agent's /metrics on 127.0.0.1 and tick the fleet in real time in a thread."""
         for i in range(len(self.agents)):
-            self._served[i] = self._start_server(i)
+            self._servers[i] = self._start_server(i)
 
         def loop() -> None:
             last = time.monotonic()
@@ -256,11 +253,9 @@ class Fleet:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        for i in list(self._served):
-            s = self._served.pop(i)
-            if s.server is not None:
-                s.server.shutdown()
-                s.server.server_close()
+        for i in list(self._servers):
+            self._stop_server(i)
+        self._servers.clear()
 
     # --- backfill ----------------------------------------------------------------------------------
     def backfill(self, start: float, end: float, step: float, out_dir: str, job: str,
