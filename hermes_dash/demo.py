@@ -43,17 +43,6 @@ def _print_notification(receiver: str, body: dict) -> None:
               + (f" {extra}" if extra else ""), flush=True)
 
 
-def _port(preferred: int) -> int:
-    """`preferred` on 127.0.0.1 when it is free (stable URLs for Grafana), else any free port."""
-    import socket
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
-
-
 def _progress(n: int, total: int) -> None:
     if n % 20 == 0 or n == total:
         sys.stderr.write(f"\rbackfilling history: {n}/{total} scrapes ({100 * n // total}%)")
@@ -81,8 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     base = config_or_report(a.config, "hermes-dash demo")
     if base is None:
         return 2
-    sim_ports = [_port(9464 + i) for i in range(a.instances)]
-    prom_port, am_port = a.prometheus_port or _port(9090), a.alertmanager_port or _port(9093)
+    sim_ports = [free_port(9464 + i) for i in range(a.instances)]
+    prom_port, am_port = a.prometheus_port or free_port(9090), a.alertmanager_port or free_port(9093)
     work = a.keep or tempfile.mkdtemp(prefix="hermes-dash-demo-")
     os.makedirs(work, exist_ok=True)
     raw = {"prometheus": {"targets": [f"127.0.0.1:{p}" for p in sim_ports],

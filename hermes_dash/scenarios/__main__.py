@@ -18,7 +18,7 @@ from typing import List, Optional
 from ..cli import config_or_report
 from . import draw_scenarios
 from .mutants import MUTANTS, check_mutants_differ, prioritised
-from .runner import explain, first_difference, generate_and_run, run_fixtures
+from .runner import alert_labels, explain, first_difference, generate_and_run, run_fixtures
 
 DEFAULT_RULES = ["rules/hermes_recording_rules.yml", "rules/hermes_alerts.yml"]
 SHOW = 5  # failures explained in full
@@ -72,18 +72,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"promtool error: {e}", file=sys.stderr)
     rc = 1 if report.failures or report.errors else 0
     if args.only is None:  # a set that never expects an alert to fire (or to stay quiet) proves nothing about it
-        never = [f"{a} ({s})" for a, s in _alert_keys(cfg) if 0 in coverage.get((a, s), [0, 0])]
+        never = [f"{a} ({s})" for a, s in alert_labels(cfg) if 0 in coverage.get((a, s), [0, 0])]
         if never:
             print("alerts the scenarios never check both firing and quiet: " + ", ".join(never), file=sys.stderr)
             rc = rc or 1
     if args.mutants:
         rc = max(rc, _mutants(cfg, fixtures, args))
     return rc
-
-
-def _alert_keys(cfg):
-    from ..rules import alert_groups
-    return [(r["alert"], r["labels"]["severity"]) for g in alert_groups(cfg) for r in g["rules"]]
 
 
 def _mutants(cfg, fixtures, args) -> int:

@@ -54,7 +54,7 @@ class Fixture:
         return sum(f for f, _ in self.coverage.values())
 
 
-def _static_labels(cfg: Config) -> Dict[Tuple[str, str], Dict[str, str]]:
+def alert_labels(cfg: Config) -> Dict[Tuple[str, str], Dict[str, str]]:
     """(alertname, severity) -> the labels the reference rules attach to that alert."""
     return {(r["alert"], r["labels"][C.L_SEVERITY]): dict(r["labels"])
             for g in alert_groups(cfg) for r in g["rules"]}
@@ -76,7 +76,7 @@ def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], Dict[Tuple[str, s
     one query per minute, the union (`or`) of one selector per alert, restricted to the label sets the
     oracle is sure about. Returns the tests and, per alert, [firing checks, quiet checks]."""
     oracle = Oracle(truth, cfg)
-    static = _static_labels(cfg)
+    static = alert_labels(cfg)
     job = cfg.selectors.job
     per_minute: Dict[int, Tuple[List[str], List[dict]]] = {}
     coverage: Dict[Tuple[str, str], List[int]] = {}
