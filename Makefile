@@ -8,19 +8,21 @@ HERMES_PY := $(HERMES_VENV)/bin/python
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help dashboards generate lint demo venv hermes-venv system-deps test test-fast test-rules test-hermes bench readme check-generated clean
+.PHONY: help dashboards generate lint demo venv hermes-venv system-deps test test-fast test-rules test-hermes bench docs check-generated clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+HD := $(PY) -m hermes_dash.cli
+
 dashboards: venv ## build dashboards/*.json (Grafana JSON) from the catalogue and config (env HERMES_DASH_CONFIG)
-	$(PY) -m hermes_dash.cli build --only dashboards
+	$(HD) build --only dashboards
 
 generate: venv ## build every generated file: dashboards/, rules/, deploy/ (config: env HERMES_DASH_CONFIG)
-	$(PY) -m hermes_dash.cli build
+	$(HD) build
 
 lint: venv system-deps ## hermes-dash lint: rule files and dashboards (PromQL, catalogue names, alert style, promtool)
-	$(PY) -m hermes_dash.cli lint rules dashboards
+	$(HD) lint rules dashboards
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +42,7 @@ system-deps: ## install promtool/prometheus/alertmanager (Debian/Ubuntu, as root
 	@bash scripts/system-deps.sh
 
 test: venv hermes-venv system-deps ## install what is missing, then run every test (test-rules included)
-	$(PY) -m hermes_dash.cli lint rules dashboards
+	$(HD) lint rules dashboards
 	$(PY) -m pytest -q tests
 	$(HERMES_PY) -m pytest -q tests_hermes
 	$(MAKE) --no-print-directory test-rules
@@ -50,25 +52,26 @@ test-fast: venv ## the tests in tests/ only (no hermes-agent venv; promtool stil
 
 test-rules: venv system-deps ## promtool: hand-written, seed-defect and regression cases, >=300 generated scenarios (env HERMES_DASH_SCENARIOS), mutants
 	promtool test rules rule_tests/*.yml rule_tests/seed_defects/*.yml $(wildcard rule_tests/regressions/*.yml)
-	$(PY) -m hermes_dash.scenarios --mutants
+	$(HD) scenarios --mutants
 
 test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 	$(HERMES_PY) -m pytest -q tests_hermes
 
 demo: venv system-deps ## simulated fleet + Prometheus + Alertmanager on 127.0.0.1 with the generated config (Ctrl-C stops)
-	$(PY) -m hermes_dash.demo $(DEMO_ARGS)
+	$(HD) demo $(DEMO_ARGS)
 
-bench: venv system-deps ## run the benchmarks under bench/ and print medians
+bench: venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 7 minutes)
 	$(PY) bench/bench_instrumentation.py
 	$(PY) bench/bench_dashboards.py
 	$(PY) bench/bench_scenarios.py
+	$(PY) bench/bench_scale.py
 
-readme: venv ## regenerate the generated parts of README.md (metric and alert tables)
-	$(PY) -m hermes_dash.cli readme --write README.md
+docs: venv ## regenerate the generated tables of README.md and docs/*.md (metrics, alerts, recording rules)
+	$(HD) docs --write
 
 check-generated: venv ## fail when a committed generated file is stale
-	$(PY) -m hermes_dash.cli readme --check README.md
-	$(PY) -m hermes_dash.cli build --check
+	$(HD) docs --check
+	$(HD) build --check
 
 clean: ## remove virtualenvs and caches
 	rm -rf $(VENV) $(HERMES_VENV) .pytest_cache .hypothesis build *.egg-info

@@ -42,6 +42,16 @@ def cases():
         with m.tool_call("terminal"):
             pass
 
+    @m.track_tool("terminal")
+    async def atool():
+        return None
+
+    def async_decorator():  # one call of the async wrapper, driven without an event loop
+        try:
+            atool().send(None)
+        except StopIteration:
+            pass
+
     hooks = HermesHooks(HermesMetrics(registry=CollectorRegistry()))
     kw = dict(tool_name="terminal", args={}, result="ok", task_id="t", session_id="s", tool_call_id="c",
               turn_id="u", api_request_id="a", duration_ms=12, status="ok", error_type=None,
@@ -51,6 +61,7 @@ def cases():
         hooks.post_tool_call(**kw)
 
     return {"bare inc()+observe()": bare, "track_tool decorator": tool,
+            "track_tool decorator, async": async_decorator,
             "tool_call context manager": context_manager, "plugin post_tool_call hook": hook}
 
 

@@ -29,11 +29,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from hermes_dash.config import DEFAULT  # noqa: E402
-from hermes_dash.history import run_promtool, backfill_rules  # noqa: E402
-from hermes_dash.lint import as_sent_by_grafana, dashboard_exprs  # noqa: E402
-from hermes_dash.rules import RECORDING_FILE, recording_groups  # noqa: E402
-from hermes_dash.servers import prometheus  # noqa: E402
-from hermes_dash.simulate import Fleet, FleetSpec  # noqa: E402
+from hermes_dash.harness.history import run_promtool, backfill_rules  # noqa: E402
+from hermes_dash.build.lint import as_sent_by_grafana, dashboard_exprs  # noqa: E402
+from hermes_dash.build.rules import RECORDING_FILE, recording_groups  # noqa: E402
+from hermes_dash.harness.servers import prometheus  # noqa: E402
+from hermes_dash.harness.simulate import Fleet, FleetSpec  # noqa: E402
 
 JOB = DEFAULT.selectors.job
 
@@ -109,7 +109,7 @@ def main(argv=None):
             _, per = timed_query(prom, f'count by (instance) ({{job="{JOB}", instance!=""}})', qend, qend, 60)
             counts = [float(s["values"][-1][1]) for s in per]
             base = statistics.median(timed_query(prom, f'up{{job="{JOB}"}}', qstart, qend)[0] for _ in range(5))
-            rules_expr = {r["record"]: r["expr"] for g in recording_groups(DEFAULT) for r in g["rules"]}
+            rules_expr = {r.rule.name: r.expr for g in recording_groups(DEFAULT) for r in g.rules}
             panels = []  # (dashboard, panel, from rules s, from raw s)
             rows = []
             for path in sorted(os.listdir(os.path.join(ROOT, "dashboards"))):
@@ -134,11 +134,11 @@ def main(argv=None):
                         panels.append((w.split(": panel ")[0], w.split(": panel ")[1], rec, raw))
             rules = []
             for g in recording_groups(DEFAULT):
-                for r in g["rules"]:
-                    rec = statistics.median(timed_query(prom, f'{r["record"]}{{job="{JOB}"}}', qstart, qend)[0]
+                for r in g.rules:
+                    rec = statistics.median(timed_query(prom, f'{r.rule.name}{{job="{JOB}"}}', qstart, qend)[0]
                                             for _ in range(a.runs))
-                    raw = statistics.median(timed_query(prom, r["expr"], qstart, qend)[0] for _ in range(a.runs))
-                    rules.append((r["record"], rec, raw))
+                    raw = statistics.median(timed_query(prom, r.expr, qstart, qend)[0] for _ in range(a.runs))
+                    rules.append((r.rule.name, rec, raw))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nseries per instance: max {max(counts):.0f}, median {statistics.median(counts):.0f} "

@@ -21,8 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from hermes_dash.config import DEFAULT  # noqa: E402
-from hermes_dash.scenarios import draw_scenarios  # noqa: E402
-from hermes_dash.scenarios.runner import generate_and_run  # noqa: E402
+from hermes_dash.harness.scenarios import draw_scenarios  # noqa: E402
+from hermes_dash.harness.scenarios.runner import generate_and_run  # noqa: E402
 
 RULES = [os.path.join(ROOT, "rules", f) for f in ("hermes_recording_rules.yml", "hermes_alerts.yml")]
 

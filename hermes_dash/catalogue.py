@@ -47,9 +47,11 @@ OTHER = "other"
 #: the value used when Hermes does not say which model or provider served a call
 UNKNOWN = "unknown"
 
-# Turn (request) status: success = the turn produced a final answer; interrupted = the user or the
-# platform stopped it; error = the turn ended without an answer (API failure, iteration limit, ...).
-REQUEST_STATUSES = ("success", "error", "interrupted")
+# Turn status. A *turn* is one user message to its final answer (the seed chapter called it a "request";
+# the metric keeps its contract name hermes_request_duration_seconds, everything else says turn).
+# success = the turn produced a final answer; interrupted = the user or the platform stopped it;
+# error = the turn ended without an answer (API failure, iteration limit, ...).
+TURN_STATUSES = ("success", "error", "interrupted")
 # Tool call status. A cancelled call (asyncio cancellation, KeyboardInterrupt) is not a success;
 # a call refused by Hermes' policy (`blocked`) is not a success either.
 TOOL_STATUSES = ("success", "error", "timeout", "cancelled", "blocked")
@@ -71,7 +73,7 @@ LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
 }
 #: the closed set of a label, per metric, where one label name serves two metrics (status)
 METRIC_LABEL_VALUES_OVERRIDE = {
-    ("hermes_request_duration_seconds", L_STATUS): REQUEST_STATUSES,
+    ("hermes_request_duration_seconds", L_STATUS): TURN_STATUSES,
     ("hermes_tool_call_total", L_STATUS): TOOL_STATUSES,
 }
 #: labels whose values come from outside (LLM, user, provider) and are bounded at run time
@@ -118,15 +120,15 @@ class Metric:
 
 # Buckets. Turn latency reaches minutes (tool-heavy turns); the alert thresholds (P95 30 s, P99 120 s)
 # must be bucket boundaries so histogram_quantile() is exact there.
-REQUEST_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+TURN_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 STEP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 SESSION_STEP_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
 
-REQUEST_DURATION = Metric(
+TURN_DURATION = Metric(
     "hermes_request_duration_seconds", HISTOGRAM,
     "Duration of one agent turn, from the user message to the final answer.",
-    unit="seconds", labels=(L_STATUS,), buckets=REQUEST_BUCKETS, dimension="latency")
+    unit="seconds", labels=(L_STATUS,), buckets=TURN_BUCKETS, dimension="latency")
 STEP_DURATION = Metric(
     "hermes_step_duration_seconds", HISTOGRAM,
     "Duration of one reasoning step (one LLM API call attempt), timed around the call itself.",
@@ -186,7 +188,7 @@ HOOK_ERRORS = Metric(
     labels=(L_HOOK,), dimension="meta")
 
 METRICS: Tuple[Metric, ...] = (
-    REQUEST_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
+    TURN_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
     SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
     LABEL_OVERFLOW, HOOK_ERRORS,
 )
@@ -243,9 +245,9 @@ RULE_LLM_ERROR_RATIO = RecordingRule(
     "hermes:llm_error_ratio:5m", (L_JOB, L_MODEL), "Share of a model's LLM API calls that failed, over 5m.")
 RULE_LLM_REQUESTS_RATE = RecordingRule(
     "hermes:llm_requests:rate5m", (L_JOB, L_MODEL), "LLM API calls per second, over 5m.")
-RULE_REQUEST_P95 = RecordingRule(
+RULE_TURN_P95 = RecordingRule(
     "hermes:request_duration_p95:5m", (L_JOB,), "P95 of turn duration in seconds, over 5m.")
-RULE_REQUEST_P99 = RecordingRule(
+RULE_TURN_P99 = RecordingRule(
     "hermes:request_duration_p99:5m", (L_JOB,), "P99 of turn duration in seconds, over 5m.")
 RULE_COST_PER_HOUR = RecordingRule(
     "hermes:cost_per_hour_usd", (L_JOB, L_MODEL), "USD per hour, averaged over the last hour.")
@@ -281,7 +283,7 @@ RULE_ACTIVE_SESSIONS = RecordingRule(
 
 RECORDING_RULES: Tuple[RecordingRule, ...] = (
     RULE_TOOL_SUCCESS_RATE, RULE_TOOL_FAILURE_RATIO, RULE_TOOL_CALLS_RATE, RULE_LLM_ERROR_RATIO,
-    RULE_LLM_REQUESTS_RATE, RULE_REQUEST_P95, RULE_REQUEST_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
+    RULE_LLM_REQUESTS_RATE, RULE_TURN_P95, RULE_TURN_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
     RULE_TOKENS_24H, RULE_TOKENS_RATE, RULE_UNPRICED_TOKENS_RATE, RULE_SESSIONS_1H, RULE_COMPLETION_RATIO,
     RULE_ACTIVE_SESSIONS, RULE_TURN_BUCKETS, RULE_STEP_BUCKETS, RULE_TOOL_BUCKETS, RULE_TOOL_CALLS_BY_STATUS,
 )
@@ -358,6 +360,8 @@ SEED_RENAMES = (
      "listed in the seed's table but never defined; failures are a status of the tool-call counter"),
     ("hermes_active_sessions{instance=...}", ACTIVE_SESSIONS.name,
      "the `instance` label collided with the target label Prometheus adds"),
-    ("hermes_request_duration_seconds{method,endpoint,status}", REQUEST_DURATION.name + "{status}",
-     "an agent turn has no HTTP method or endpoint"),
+    ("hermes_request_duration_seconds{method,endpoint,status}", TURN_DURATION.name + "{status}",
+     "an agent turn has no HTTP method or endpoint. It measures one *turn* (user message to final answer); "
+     "the name keeps the seed's word \"request\" because dashboards and alerts outside this repository "
+     "depend on it, while code, docs and rules say turn"),
 )

@@ -1,162 +1,51 @@
-"""The `hermes-dash` command line.
+"""The `hermes-dash` command: parse the arguments, call one function, map its errors to exit codes.
 
-    hermes-dash build [--config F] [--root .] [--check]   # write (or check) dashboards/, rules/, deploy/
-    hermes-dash lint [PATH ...]          # check rule files and dashboards (PromQL, names, alert style)
-    hermes-dash simulate [--instances 3] [--fault tool_outage]   # a simulated fleet serving /metrics
-    hermes-dash simulate --backfill-hours 6 --out DIR             # ... or its history as OpenMetrics
-    GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]  # upload them to Grafana
-    hermes-dash metrics-table            # the catalogue as a Markdown table
-    hermes-dash readme --check README.md # fail when README's generated sections are stale
-    hermes-dash readme --write README.md # rewrite them
+    hermes-dash build [--config F] [--root .] [--only dashboards] [--check]   # generated files
+    hermes-dash lint [PATH ...]              # rule files and dashboards: PromQL, names, alert style
+    hermes-dash docs --check|--write [FILE ...]   # the generated tables of README.md and docs/*.md
+    GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]        # upload the dashboards
+    hermes-dash simulate [--instances 3] [--fault tool_outage]          # a simulated fleet's /metrics
+    hermes-dash demo [--hours 6]             # simulator + Prometheus + Alertmanager on 127.0.0.1
+    hermes-dash scenarios [--count 300] [--mutants]   # the generated promtool rule tests
+    hermes-dash metrics-table                # the catalogue as a Markdown table
+
+Exit codes: 0 done; 1 the check failed (stale files, lint problems, a refused push, disagreeing
+scenarios); 2 bad input (a bad config file, a missing extra or file). Nothing imports this module: the
+work is done by the layers below it (``hermes_dash.build``, ``hermes_dash.harness``).
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
-import tempfile
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
-from . import catalogue as C
+from .config import Config, ConfigError, load_config
 
-BEGIN = "<!-- BEGIN GENERATED: {name} (hermes-dash readme --write README.md; do not edit) -->"
-END = "<!-- END GENERATED: {name} -->"
-
-
-def metrics_table() -> str:
-    """The catalogue as a Markdown table (the README's metric table)."""
-    rows = ["| metric | type | unit | labels | help |", "|---|---|---|---|---|"]
-    for m in C.METRICS:
-        labels = []
-        for label in m.labels:
-            vals = m.label_values(label)
-            labels.append(f"`{label}` ({', '.join(vals)})" if vals else f"`{label}` (bounded)")
-        extra = f" buckets: {', '.join(f'{b:g}' for b in m.buckets)}" if m.buckets else ""
-        rows.append(f"| `{m.name}` | {m.type} | {m.unit or '-'} | {'<br>'.join(labels) or '-'} | "
-                    f"{m.help}{extra} |")
-    return "\n".join(rows) + "\n"
+#: third-party modules of each extra: a command that needs a missing one names the extra to install
+_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "hypothesis": "test"}
 
 
-def renames_table() -> str:
-    rows = ["| seed name | hermes-dash | why |", "|---|---|---|"]
-    rows += [f"| `{old}` | `{new}` | {why} |" for old, new, why in C.SEED_RENAMES]
-    return "\n".join(rows) + "\n"
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
 
 
-def alerts_table() -> str:
-    """The generated alerts with their routing labels, at the default config (the README's alert table)."""
-    from .config import DEFAULT
-    from .rules import alert_groups
-    rows = ["| alert | severity | team | for | summary (default config) |", "|---|---|---|---|---|"]
-    for g in alert_groups(DEFAULT):
-        for r in g["rules"]:
-            rows.append(f"| [`{r['alert']}`](RUNBOOK.md#{r['alert'].lower()}) | {r['labels']['severity']} | "
-                        f"{r['labels']['team']} | {r['for']} | {r['annotations']['summary']} |")
-    return "\n".join(rows) + "\n"
-
-
-def recording_table() -> str:
-    """The catalogue's recording rules (the README's recording-rule table)."""
-    rows = ["| recording rule | labels | meaning |", "|---|---|---|"]
-    rows += [f"| `{r.name}` | {', '.join(r.labels)} | {r.help} |" for r in C.RECORDING_RULES]
-    names = "<br>".join(f"`{C.slo_rule(sli, '<window>').name}`" for sli in C.SLIS)
-    rows.append(f"| {names} | job | SLO error ratios (turns that failed; turns slower than the SLO latency), "
-                "one per burn-rate window of the config: 5m, 30m, 1h, 2h, 6h, 1d, 3d by default. |")
-    return "\n".join(rows) + "\n"
-
-
-SECTIONS = {"metric-table": metrics_table, "seed-renames": renames_table, "alert-table": alerts_table,
-            "recording-table": recording_table}
-
-
-def render_readme(text: str, path: str = "README.md") -> str:
-    """`text` with every generated section replaced by its current content."""
-    for name, fn in SECTIONS.items():
-        begin, end = BEGIN.format(name=name), END.format(name=name)
-        i, j = text.find(begin), text.find(end)
-        if i < 0 or j < i:
-            raise SystemExit(f"{path}: generated section {name!r} not found (markers {begin!r} ... {end!r})")
-        text = text[: i + len(begin)] + "\n" + fn() + text[j:]
-    return text
-
-
-def _cmd_readme(args: argparse.Namespace) -> int:
-    with open(args.path, encoding="utf-8") as f:
-        old = f.read()
-    new = render_readme(old, args.path)
-    if args.check:
-        if new != old:
-            print(f"{args.path}: generated sections are stale; run `make readme`", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        write_all(os.path.dirname(os.path.abspath(args.path)), {os.path.basename(args.path): new})
+def _build(args: argparse.Namespace) -> int:
+    from .build import Stale, build
+    try:
+        files = build(_config(args), args.root, args.only, check=args.check)
+    except Stale as e:
+        for path in e.paths:
+            print(f"{path} is stale: run `make generate`", file=sys.stderr)
+        return 1
+    if not args.check:
+        print(f"wrote {len(files)} files under {args.root}/: {', '.join(files)}")
     return 0
 
 
-def write_all(out_dir: str, files: Dict[str, str]) -> None:
-    """Write every file (paths relative to `out_dir`), or none: all are staged as temporary files next
-    to their destination first, then renamed into place."""
-    staged = []
-    try:
-        for name, text in sorted(files.items()):
-            dest = os.path.join(out_dir, name)
-            os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", dir=os.path.dirname(dest) or ".")
-            staged.append((tmp, dest))
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-    except BaseException:
-        for tmp, _ in staged:
-            os.unlink(tmp)
-        raise
-    for tmp, dest in staged:
-        os.replace(tmp, dest)
-
-
-def generated_files(cfg, kinds=None) -> Dict[str, str]:
-    """Every generated file (dashboards, rules, deploy) as text, by path relative to the repository."""
-    from .dashboards import render_all
-    from .deploy import render_deploy_files
-    from .rules import render_rule_files
-    out: Dict[str, str] = {}
-    for kind, render in (("dashboards", render_all), ("rules", render_rule_files), ("deploy", render_deploy_files)):
-        if kinds is None or kind in kinds:
-            out.update({f"{kind}/{name}": text for name, text in render(cfg).items()})
-    return out
-
-
-def config_or_report(path: Optional[str], prog: str):
-    """The config at `path` (or $HERMES_DASH_CONFIG, or the defaults); None after printing `prog: FILE:
-    key: problem` to stderr when it is bad (callers then exit 2)."""
-    from .config import ConfigError, load_config
-    try:
-        return load_config(path)
-    except ConfigError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return None
-
-
-def _cmd_build(args: argparse.Namespace) -> int:
-    cfg = config_or_report(args.config, "hermes-dash build")
-    if cfg is None:
-        return 2
-    files = generated_files(cfg, args.only)
-    if args.check:
-        stale = []
-        for n, text in sorted(files.items()):
-            path = os.path.join(args.root, n)
-            if not os.path.exists(path) or open(path, encoding="utf-8").read() != text:
-                stale.append(path)
-                print(f"{path} is stale: run `make generate`", file=sys.stderr)
-        return 1 if stale else 0
-    write_all(args.root, files)
-    print(f"wrote {len(files)} files under {args.root}/: {', '.join(sorted(files))}")
-    return 0
-
-
-def _cmd_lint(args: argparse.Namespace) -> int:
-    from .lint import lint_paths
+def _lint(args: argparse.Namespace) -> int:
+    from .build.lint import lint_paths
     errors = lint_paths(args.paths, promtool=not args.no_promtool)
     for e in errors:
         print(e, file=sys.stderr)
@@ -166,110 +55,179 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_push(args: argparse.Namespace) -> int:
-    import glob
-    from .push import PushError, push, read_token
+def _docs(args: argparse.Namespace) -> int:
+    from .build import write_all
+    from .build.docs import render_docs
+    paths = args.files or ["README.md", *sorted(glob.glob("docs/*.md"))]
+    changed: Dict[str, str] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        new = render_docs(old, path)
+        if new != old:
+            changed[path] = new
+    if args.check:
+        for path in changed:
+            print(f"{path}: generated sections are stale; run `make docs`", file=sys.stderr)
+        return 1 if changed else 0
+    write_all(".", changed)
+    return 0
+
+
+def _metrics_table(args: argparse.Namespace) -> int:
+    from .build.docs import metrics_table
+    sys.stdout.write(metrics_table())
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .build.push import push, read_token
     paths = sorted(glob.glob(os.path.join(args.dir, "*.json")))
     if not paths:
         print(f"hermes-dash push: no dashboards in {args.dir}/: run `make dashboards`", file=sys.stderr)
         return 2
-    try:
-        token = read_token(args.token_env, args.token_file)
-        answers = push(paths, args.url, token, args.folder_uid)
-    except PushError as e:
-        print(f"hermes-dash push: {e}", file=sys.stderr)
-        return 1
+    answers = push(paths, args.url, read_token(args.token_env, args.token_file), args.folder_uid)
     for path, a in zip(paths, answers):
         print(f"{os.path.basename(path)}: {a.get('status', 'ok')} {a.get('url', '')}".rstrip())
     return 0
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-    import time
-
-    from .simulate import Fleet, FleetSpec
+def _simulate(args: argparse.Namespace) -> int:
+    from .harness.simulate import FleetSpec, run_simulator
     spec = FleetSpec(instances=args.instances, tools=args.tools, models=args.models,
                      sessions_per_minute=args.sessions_per_minute, seed=args.seed, noise=args.noise)
-    ports = [args.first_port + i for i in range(args.instances)]
-    fleet = Fleet(spec, ports=ports)
-    for f in args.fault:
-        fleet.set_fault(f)
-    if args.backfill_hours:
-        end = time.time() // args.step * args.step
-        files = fleet.backfill(end - args.backfill_hours * 3600, end, args.step, args.out, args.job)
-        print(f"wrote {len(files)} OpenMetrics files to {args.out}/; import each with "
-              f"`promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`")
-        return 0
-    try:
-        fleet.serve()
-    except OSError as e:
-        print(f"hermes-dash simulate: cannot listen on 127.0.0.1:{args.first_port}..: {e.strerror}", file=sys.stderr)
-        return 1
-    for p in ports:
-        print(f"http://127.0.0.1:{p}/metrics")
-    print(f"faults on: {', '.join(args.fault) or 'none'}; Ctrl-C stops", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait(args.seconds)
-    fleet.stop()
-    return 0
+    return run_simulator(spec, first_port=args.first_port, faults=args.fault, seconds=args.seconds,
+                         backfill_hours=args.backfill_hours, step=args.step, out=args.out, job=args.job)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def _demo(args: argparse.Namespace) -> int:
+    from .harness.demo import DemoOptions, run_demo
+    return run_demo(_config(args), DemoOptions(
+        hours=args.hours, instances=args.instances, tools=args.tools, models=args.models,
+        sessions_per_minute=args.sessions_per_minute, seed=args.seed, faults=tuple(args.fault),
+        prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port, keep=args.keep,
+        exit_after=args.exit_after))
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from .harness.scenarios.suite import SuiteOptions, run_suite
+    return run_suite(_config(args), SuiteOptions(
+        count=args.count, seed=args.seed, jobs=args.jobs, batch=args.batch, rules=tuple(args.rules),
+        out=args.out, only=args.only, mutants=args.mutants, coverage=args.coverage))
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hermes-dash", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("metrics-table", help="print the catalogue as a Markdown table")
-    b = sub.add_parser("build", help="write the generated files: dashboards/, rules/, deploy/")
-    b.add_argument("--config", help="config file (default: $HERMES_DASH_CONFIG, else the defaults)")
+
+    def command(name: str, fn: Callable[[argparse.Namespace], int], help: str, config: bool = False):
+        c = sub.add_parser(name, help=help, description=help)
+        c.set_defaults(run=fn)
+        if config:
+            c.add_argument("--config", help="config file (default: $HERMES_DASH_CONFIG, else the defaults)")
+        return c
+
+    b = command("build", _build, "write the generated files: dashboards/, rules/, deploy/", config=True)
     b.add_argument("--root", default=".", help="directory that holds dashboards/, rules/, deploy/ (default: .)")
     b.add_argument("--only", nargs="+", choices=("dashboards", "rules", "deploy"), help="build only these")
     b.add_argument("--check", action="store_true", help="only check the files are current; write nothing")
-    li = sub.add_parser("lint", help="check rule files and dashboards: PromQL, catalogue names, alert style")
+
+    li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style")
     li.add_argument("paths", nargs="*", default=["rules", "dashboards"],
                     help="rule files (.yml), dashboards (.json) or directories of them (default: rules dashboards)")
     li.add_argument("--no-promtool", action="store_true", help="skip the promtool checks")
-    r = sub.add_parser("readme", help="check or rewrite README's generated sections")
-    r.add_argument("path")
-    g = r.add_mutually_exclusive_group(required=True)
-    g.add_argument("--check", action="store_true")
-    g.add_argument("--write", action="store_true")
-    u = sub.add_parser("push", help="upload the dashboards to Grafana (POST /api/dashboards/db)")
+
+    d = command("docs", _docs, "check or rewrite the generated tables of the Markdown docs")
+    d.add_argument("files", nargs="*", help="Markdown files (default: README.md docs/*.md)")
+    g = d.add_mutually_exclusive_group(required=True)
+    g.add_argument("--check", action="store_true", help="exit 1 naming each stale file")
+    g.add_argument("--write", action="store_true", help="rewrite the stale sections")
+
+    command("metrics-table", _metrics_table, "print the catalogue as a Markdown table")
+
+    u = command("push", _push, "upload the dashboards to Grafana (POST /api/dashboards/db)")
     u.add_argument("--url", required=True, help="Grafana base URL")
     u.add_argument("--folder-uid", help="uid of the Grafana folder to put them in")
     u.add_argument("--dir", default="dashboards")
     u.add_argument("--token-env", default="GRAFANA_TOKEN", help="variable holding the token (default GRAFANA_TOKEN)")
     u.add_argument("--token-file", help="read the token from this file instead")
-    from .simulate import FAULTS
-    s = sub.add_parser("simulate", help="a simulated Hermes fleet: live /metrics, or hours of history as OpenMetrics")
+
+    from .harness.simulate import FAULTS  # the simulator needs only the runtime layer
+    faults = [f for f in FAULTS if f != "crash"]
+    s = command("simulate", _simulate, "a simulated Hermes fleet: live /metrics, or hours of history as OpenMetrics")
     s.add_argument("--instances", type=int, default=3)
     s.add_argument("--tools", type=int, default=5)
     s.add_argument("--models", type=int, default=2)
     s.add_argument("--sessions-per-minute", type=float, default=6.0, help="per agent")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--noise", type=float, default=0.01, help="background failure rate")
-    s.add_argument("--fault", action="append", default=[], choices=[f for f in FAULTS if f != "crash"])
+    s.add_argument("--fault", action="append", default=[], choices=faults)
     s.add_argument("--first-port", type=int, default=9464, help="agent i serves on 127.0.0.1:FIRST_PORT+i")
     s.add_argument("--seconds", type=float, help="serve this long, then stop (default: until Ctrl-C)")
     s.add_argument("--backfill-hours", type=float, help="write this much history instead of serving")
     s.add_argument("--step", type=int, default=60, help="seconds between simulated scrapes (backfill)")
     s.add_argument("--out", default="build/history", help="directory for the OpenMetrics files (backfill)")
     s.add_argument("--job", default="hermes-agent", help="job label of the backfilled series")
-    args = p.parse_args(argv)
-    if args.cmd == "simulate":
-        return _cmd_simulate(args)
-    if args.cmd == "push":
-        return _cmd_push(args)
-    if args.cmd == "build":
-        return _cmd_build(args)
-    if args.cmd == "lint":
-        return _cmd_lint(args)
-    if args.cmd == "metrics-table":
-        sys.stdout.write(metrics_table())
-        return 0
-    return _cmd_readme(args)
+
+    dm = command("demo", _demo, "simulated fleet + Prometheus + Alertmanager on 127.0.0.1 (Ctrl-C stops)",
+                 config=True)
+    dm.add_argument("--hours", type=float, default=6.0, help="history to backfill (default 6)")
+    dm.add_argument("--instances", type=int, default=3)
+    dm.add_argument("--tools", type=int, default=5)
+    dm.add_argument("--models", type=int, default=2)
+    dm.add_argument("--sessions-per-minute", type=float, default=6.0)
+    dm.add_argument("--seed", type=int, default=0)
+    dm.add_argument("--fault", action="append", default=[], choices=faults,
+                    help="switch a fault on in the live fleet (repeatable)")
+    dm.add_argument("--prometheus-port", type=int, default=0, help="default: 9090 when free, else any free port")
+    dm.add_argument("--alertmanager-port", type=int, default=0, help="default: 9093 when free, else any free port")
+    dm.add_argument("--keep", help="keep the data in this directory (default: a temporary one)")
+    dm.add_argument("--exit-after", type=float, help="stop by itself after this many seconds (for tests)")
+
+    sc = command("scenarios", _scenarios, "generated promtool rule tests: scenarios, oracle, mutants",
+                 config=True)
+    sc.add_argument("--count", type=int, default=int(os.environ.get("HERMES_DASH_SCENARIOS", "300")))
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="promtool processes at once")
+    sc.add_argument("--batch", type=int, default=20, help="test files per promtool call")
+    sc.add_argument("--rules", nargs="+", default=["rules/hermes_recording_rules.yml", "rules/hermes_alerts.yml"],
+                    help="rule files under test (generated from --config)")
+    sc.add_argument("--out", default="build/rule-fuzz", help="where the test files go (emptied first)")
+    sc.add_argument("--only", type=int, help="run only this scenario index")
+    sc.add_argument("--mutants", action="store_true", help="also check that every mutant rule set is caught")
+    sc.add_argument("--coverage", action="store_true", help="print firing/quiet checks per alert")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    prog = f"hermes-dash {args.cmd}"
+    try:
+        return args.run(args)
+    except ConfigError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        extra = _EXTRAS.get((e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"{prog}: needs the `{extra}` extra (missing module {e.name}): "
+              f"pip install 'hermes-dash[{extra}]'", file=sys.stderr)
+        return 2
+    except _known_errors() as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+
+
+def _known_errors() -> tuple:
+    """Errors the layers raise for a refused check or request: one line, exit 1 (no traceback)."""
+    errors = []
+    for module, name in (("hermes_dash.build.push", "PushError"), ("hermes_dash.build.docs", "DocsError"),
+                         ("hermes_dash.harness.history", "HistoryError")):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            errors.append(getattr(mod, name))
+    return tuple(errors)
 
 
 if __name__ == "__main__":

@@ -322,10 +322,10 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
     for key in ("turn_success_target", "turn_latency_target"):
         if not 0 < getattr(cfg.slo, key) < 1:
             raise _fail(path, f"slo.{key}", "is a ratio: must be above 0 and below 1")
-    from .catalogue import REQUEST_BUCKETS
-    if cfg.slo.turn_latency_seconds not in REQUEST_BUCKETS:
+    from .catalogue import TURN_BUCKETS
+    if cfg.slo.turn_latency_seconds not in TURN_BUCKETS:
         raise _fail(path, "slo.turn_latency_seconds", "must be a bucket boundary of "
-                    f"hermes_request_duration_seconds: one of {', '.join(f'{b:g}' for b in REQUEST_BUCKETS)}")
+                    f"hermes_request_duration_seconds: one of {', '.join(f'{b:g}' for b in TURN_BUCKETS)}")
     for kind in ("page", "ticket"):
         windows = getattr(cfg.slo, kind)
         if not windows:

@@ -152,7 +152,9 @@ class _Bounded:
 
 
 class _ToolTimer:
-    """Context manager timing one tool call (see HermesMetrics.tool_call)."""
+    """Times and counts one tool call: the one body behind `HermesMetrics.tool_call` (a sync or async
+    context manager) and `HermesMetrics.track_tool` (a sync or async decorator, which wraps the call in
+    one of these), as prometheus_client's Timer serves both."""
 
     __slots__ = ("_children", "_start")
 
@@ -166,7 +168,7 @@ class _ToolTimer:
     def __exit__(self, exc_type, exc, tb) -> None:
         elapsed = _perf() - self._start
         counters, duration = self._children
-        counters[tool_status_for(exc)].inc()
+        counters["success" if exc is None else tool_status_for(exc)].inc()
         duration.observe(elapsed)
 
     async def __aenter__(self) -> "_ToolTimer":
@@ -254,7 +256,7 @@ class HermesMetrics:
         g = {spec.name: _make_metric(spec, registry) for spec in C.METRICS}
         self._tool_calls = g[C.TOOL_CALLS.name]
         self._tool_duration = g[C.TOOL_DURATION.name]
-        self._request_duration = g[C.REQUEST_DURATION.name]
+        self._turn_duration = g[C.TURN_DURATION.name]
         self._step_duration = g[C.STEP_DURATION.name]
         self._tokens = g[C.TOKENS.name]
         self._unpriced = g[C.UNPRICED_TOKENS.name]
@@ -283,8 +285,8 @@ class HermesMetrics:
 
     # -- series initialisation ------------------------------------------------------------------------
     def _init_closed_sets(self) -> None:
-        for status in C.REQUEST_STATUSES:
-            self._request_duration.labels(status=status)
+        for status in C.TURN_STATUSES:
+            self._turn_duration.labels(status=status)
         for outcome in C.SESSION_OUTCOMES:
             self._sessions.labels(outcome=outcome)
         for label in C.OPEN_LABELS:
@@ -322,37 +324,21 @@ class HermesMetrics:
         return _ToolTimer(self._tool_children[self.tool_label(tool_name)])
 
     def track_tool(self, tool_name: str) -> Callable[[F], F]:
-        """Decorator for a sync or async tool function; see `tool_call`."""
+        """Decorator for a sync or async tool function: each call runs inside `tool_call(tool_name)`."""
+        children, label = self._tool_children, self.tool_label
+
         def decorator(func: F) -> F:
             if inspect.iscoroutinefunction(func):
                 @functools.wraps(func)
                 async def awrapper(*args, **kwargs):
-                    counters, duration = self._tool_children[self.tool_label(tool_name)]
-                    start = _perf()
-                    try:
-                        result = await func(*args, **kwargs)
-                    except BaseException as e:
-                        duration.observe(_perf() - start)
-                        counters[tool_status_for(e)].inc()
-                        raise
-                    duration.observe(_perf() - start)
-                    counters["success"].inc()
-                    return result
+                    with _ToolTimer(children[label(tool_name)]):
+                        return await func(*args, **kwargs)
                 return awrapper  # type: ignore[return-value]
 
             @functools.wraps(func)
             def wrapper(*args, **kwargs):
-                counters, duration = self._tool_children[self.tool_label(tool_name)]
-                start = _perf()
-                try:
-                    result = func(*args, **kwargs)
-                except BaseException as e:
-                    duration.observe(_perf() - start)
-                    counters[tool_status_for(e)].inc()
-                    raise
-                duration.observe(_perf() - start)
-                counters["success"].inc()
-                return result
+                with _ToolTimer(children[label(tool_name)]):
+                    return func(*args, **kwargs)
             return wrapper  # type: ignore[return-value]
         return decorator
 
@@ -372,7 +358,7 @@ class HermesMetrics:
 
     def record_turn(self, status: str, seconds: float) -> None:
         """One agent turn (the seed's "request"): status success, error or interrupted."""
-        self._request_duration.labels(status=status).observe(seconds)
+        self._turn_duration.labels(status=status).observe(seconds)
 
     def session(self) -> Session:
         """Context manager for one session: active while open, steps and outcome recorded at close."""

@@ -1,10 +1,22 @@
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from hermes_dash.config import Instrumentation, Price
 from hermes_dash.instrumentation import HermesMetrics
+
+#: the repository
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd=ROOT, timeout=120, env=None):
+    """Run `hermes-dash ARGS` (python -m hermes_dash.cli) as a user would; the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "hermes_dash.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
 
 
 @pytest.fixture

@@ -7,14 +7,15 @@ import pytest
 
 from hermes_dash import catalogue as C
 from hermes_dash.config import DEFAULT, config_from_mapping
-from hermes_dash.dashboards import GENERATED_MARK, build_json, render_all
-from hermes_dash.dashboards._common import DASHBOARDS, DS, SCHEMA_VERSION
-from hermes_dash.lint import dashboard_exprs, lint_dashboard, promtool_check_exprs
+from hermes_dash.build.dashboards import build_json, registry, render_all
+from hermes_dash.build.text import JSON_MARK
+from hermes_dash.build.dashboards._common import DS, SCHEMA_VERSION
+from hermes_dash.build.lint import dashboard_exprs, lint_dashboard, promtool_check_exprs
 
 from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = [n for n, _ in DASHBOARDS]
+NAMES = [d.name for d in registry()]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_identity_and_metadata(built):
     for name, d in built.items():
         assert d["uid"] == f"hermes-{name}"
         assert d["schemaVersion"] == SCHEMA_VERSION
-        assert GENERATED_MARK in d["description"]
+        assert JSON_MARK in d["description"]
         assert d["tags"] == ["hermes"]
         assert d["id"] is None
 

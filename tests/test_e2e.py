@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hermes_dash.cli import generated_files, write_all
+from hermes_dash.build import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
-from hermes_dash.deploy import alertmanager_config, prometheus_config
-from hermes_dash.history import backfill_rules, write_history
-from hermes_dash.lint import as_sent_by_grafana, dashboard_exprs
-from hermes_dash.rules import RECORDING_FILE, recording_groups
-from hermes_dash.servers import WebhookReceiver, alertmanager, free_port, prometheus
-from hermes_dash.simulate import Fleet, FleetSpec
+from hermes_dash.build.deploy import alertmanager_config, prometheus_config
+from hermes_dash.harness.history import backfill_rules, write_history
+from hermes_dash.build.lint import as_sent_by_grafana, dashboard_exprs
+from hermes_dash.build.rules import RECORDING_FILE, recording_groups
+from hermes_dash.harness.servers import WebhookReceiver, alertmanager, free_port, prometheus
+from hermes_dash.harness.simulate import Fleet, FleetSpec
 
 from conftest import require_tool
 
@@ -80,7 +80,7 @@ def test_every_panel_of_every_dashboard_returns_data(history):
 def test_every_recording_rule_has_series(history):
     """Each recording rule, backfilled with promtool from the raw history, has series in the range."""
     prom, end = history
-    names = [r["record"] for g in recording_groups(DEFAULT) for r in g["rules"]]
+    names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
     assert len(names) == 33

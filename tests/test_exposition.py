@@ -13,7 +13,7 @@ def exercise(m):
     """Touch every metric and every closed label value at least once."""
     for status in C.TOOL_STATUSES:
         m.record_tool_call("terminal", status, 0.2)
-    for status in C.REQUEST_STATUSES:
+    for status in C.TURN_STATUSES:
         m.record_turn(status, 3.0)
     for st in C.STEP_TYPES:
         m.record_step("hermes-3-8b", st, 0.7)
@@ -93,7 +93,7 @@ def test_catalogue_names_follow_conventions():
 
 
 def test_contract_metrics_present():
-    """Every metric of the DESIGN.md contract is in the catalogue with the contracted type and labels."""
+    """Every metric of the contract (docs/ARCHITECTURE.md) is in the catalogue with the contracted type and labels."""
     contract = {
         "hermes_request_duration_seconds": (C.HISTOGRAM, {"status"}),
         "hermes_step_duration_seconds": (C.HISTOGRAM, {"model", "step_type"}),

@@ -174,8 +174,8 @@ def test_known_labels_initialised_at_zero(registry):
         assert tool_count(registry, "terminal", s) == 0
     for et in C.LLM_ERROR_TYPES:
         assert val(registry, C.LLM_ERRORS.name, model="hermes-3-8b", error_type=et) == 0
-    for status in C.REQUEST_STATUSES:
-        assert val(registry, C.REQUEST_DURATION.name + "_count", status=status) == 0
+    for status in C.TURN_STATUSES:
+        assert val(registry, C.TURN_DURATION.name + "_count", status=status) == 0
     for o in C.SESSION_OUTCOMES:
         assert val(registry, C.SESSIONS.name, outcome=o) == 0
     assert val(registry, C.LLM_REQUESTS.name, model="hermes-3-8b") == 0

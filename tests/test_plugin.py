@@ -61,8 +61,8 @@ def test_recorded_conversation_gives_exact_metrics():
     assert v(reg, C.STEP_DURATION.name + "_sum", model="stub-model", step_type="answer") == 0.5
     assert v(reg, C.LLM_REQUESTS.name, model="stub-model") == 4
     assert v(reg, C.LLM_ERRORS.name, model="stub-model", error_type="api_error") == 1
-    assert v(reg, C.REQUEST_DURATION.name + "_count", status="success") == 1
-    assert v(reg, C.REQUEST_DURATION.name + "_count", status="error") == 1
+    assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 1
+    assert v(reg, C.TURN_DURATION.name + "_count", status="error") == 1
     assert v(reg, C.ACTIVE_SESSIONS.name) == 0
     # idle timeout 0: each conversation is a session; the failed one finished at the next sweep
     hooks.sweep()
@@ -100,7 +100,7 @@ def test_active_gauge_over_a_multi_turn_session():
     hooks.on_session_finalize(session_id="s", platform="cli")
     assert (v(reg, C.SESSION_STEPS.name + "_count"), v(reg, C.SESSION_STEPS.name + "_sum")) == (1, 2)
     assert v(reg, C.SESSIONS.name, outcome="completed") == 1
-    assert v(reg, C.REQUEST_DURATION.name + "_count", status="success") == 2
+    assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 2
 
 
 def test_idle_session_finished_by_sweep():
@@ -133,9 +133,9 @@ def test_retry_then_success_is_one_turn():
     assert v(reg, C.STEP_DURATION.name + "_sum", model="m", step_type="error") == 2
     assert v(reg, C.STEP_DURATION.name + "_sum", model="m", step_type="answer") == 1  # not api_duration 3
     assert v(reg, C.LLM_ERRORS.name, model="m", error_type="rate_limit") == 1
-    assert v(reg, C.REQUEST_DURATION.name + "_count", status="success") == 1
-    assert v(reg, C.REQUEST_DURATION.name + "_count", status="error") == 0
-    assert v(reg, C.REQUEST_DURATION.name + "_sum", status="success") == 3
+    assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 1
+    assert v(reg, C.TURN_DURATION.name + "_count", status="error") == 0
+    assert v(reg, C.TURN_DURATION.name + "_sum", status="success") == 3
 
 
 def test_tool_status_mapping():
@@ -178,5 +178,5 @@ def test_hooks_are_thread_safe():
     for t in threads:
         t.join()
     assert v(reg, C.TOOL_CALLS.name, tool_name="terminal", status="success") == 4000
-    assert v(reg, C.REQUEST_DURATION.name + "_count", status="success") == 8
+    assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 8
     assert v(reg, C.ACTIVE_SESSIONS.name) == 0

@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 
 from hermes_dash import catalogue as C
 from hermes_dash.config import DEFAULT
-from hermes_dash.scenarios import draw_scenarios
-from hermes_dash.scenarios.model import DOWN, GAP, GONE, STALE, Event, Fault, Fleet, Load, Scenario, notation
-from hermes_dash.scenarios.mutants import MUTANTS, check_mutants_differ
-from hermes_dash.scenarios.oracle import Oracle, above, t_and, t_or
-from hermes_dash.scenarios.runner import (explain, first_difference, fixture, run_fixtures, save_regression,
+from hermes_dash.harness.scenarios import draw_scenarios
+from hermes_dash.harness.scenarios.model import DOWN, GAP, GONE, STALE, Event, Fault, Fleet, Load, Scenario, notation
+from hermes_dash.harness.scenarios.mutants import MUTANTS, check_mutants_differ
+from hermes_dash.harness.scenarios.oracle import Oracle, above, t_and, t_or
+from hermes_dash.harness.scenarios.runner import (explain, first_difference, fixture, run_fixtures, save_regression,
                                           write_fixture)
-from hermes_dash.scenarios.strategies import scenarios
+from hermes_dash.harness.scenarios.strategies import scenarios
 
 from conftest import require_tool
 
@@ -71,12 +71,12 @@ def test_every_catalogue_series_the_rules_read_is_rendered():
     """input_series carry only catalogue metric names and labels, with job and instance."""
     series = Scenario(ONE, 5, Load(turns_fast=1)).expand().input_series("hermes-agent")
     names = {s["series"].split("{")[0] for s in series}
-    assert names == {C.UP, C.REQUEST_DURATION.name + "_bucket", C.REQUEST_DURATION.name + "_count",
+    assert names == {C.UP, C.TURN_DURATION.name + "_bucket", C.TURN_DURATION.name + "_count",
                      C.TOOL_CALLS.name, C.LLM_REQUESTS.name, C.LLM_ERRORS.name, C.TOKENS.name, C.UNPRICED_TOKENS.name,
                      C.COST.name, C.SESSIONS.name, C.ACTIVE_SESSIONS.name}
     assert all('job="hermes-agent", instance="a:9464"' in s["series"] for s in series)
-    assert len([s for s in series if s["series"].startswith(C.REQUEST_DURATION.name + "_bucket")]) == \
-        len(C.REQUEST_STATUSES) * (len(C.REQUEST_BUCKETS) + 1)
+    assert len([s for s in series if s["series"].startswith(C.TURN_DURATION.name + "_bucket")]) == \
+        len(C.TURN_STATUSES) * (len(C.TURN_BUCKETS) + 1)
 
 
 # --- the oracle ----------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_a_disagreement_is_reported_in_words_with_the_diff_and_how_to_reproduce(
 
 def test_the_default_set_is_deterministic_and_stratified():
     """The same seed draws the same scenarios; every kind leads an equal share of them."""
-    from hermes_dash.scenarios.strategies import KINDS
+    from hermes_dash.harness.scenarios.strategies import KINDS
     a, b = draw_scenarios(36, 0), draw_scenarios(36, 0)
     assert a == b and len(set(a)) == 36
     assert draw_scenarios(36, 1) != a

@@ -1,18 +1,13 @@
 """The simulated fleet: deterministic, driven by the instrumentation, faults visible; `make demo` starts and stops."""
 import re
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 from prometheus_client import generate_latest
 
 from hermes_dash import catalogue as C
-from hermes_dash.simulate import Fleet, FleetSpec
+from hermes_dash.harness.simulate import Fleet, FleetSpec
 
-from conftest import require_tool
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import cli, require_tool
 
 
 def run(fleet, minutes=10):
@@ -44,7 +39,7 @@ def test_agents_expose_the_catalogue_through_the_instrumentation():
     names = {line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE")}
     assert {m.name for m in C.METRICS} <= names
     assert {C.PROCESS_MEMORY, C.PROCESS_CPU, C.GPU_UTIL} <= names
-    assert value(text, C.REQUEST_DURATION.name + "_count") > 0
+    assert value(text, C.TURN_DURATION.name + "_count") > 0
     assert value(text, C.COST.name) > 0
 
 
@@ -68,12 +63,11 @@ def test_faults_show_in_the_metrics():
 
 
 def test_demo_starts_everything_and_stops_by_itself(tmp_path):
-    """`python -m hermes_dash.demo` backfills, starts the simulator, Prometheus and Alertmanager, prints
+    """`hermes-dash demo` backfills, starts the simulator, Prometheus and Alertmanager, prints
     their URLs and, when it stops, leaves no server listening."""
     require_tool("promtool")
-    out = subprocess.run([sys.executable, "-m", "hermes_dash.demo", "--hours", "0.5", "--exit-after", "3",
-                          "--instances", "2", "--keep", str(tmp_path / "demo")],
-                         capture_output=True, text=True, timeout=180, cwd=ROOT)
+    out = cli("demo", "--hours", "0.5", "--exit-after", "3", "--instances", "2", "--keep", str(tmp_path / "demo"),
+              timeout=180)
     assert out.returncode == 0, out.stderr
     urls = re.findall(r"http://127\.0\.0\.1:(\d+)", out.stdout)
     assert "Prometheus:" in out.stdout and "Alertmanager:" in out.stdout and len(set(urls)) == 4

@@ -1,4 +1,4 @@
-"""Scripted OpenAI-compatible LLM stub on 127.0.0.1 (stdlib), from ../shared/hermes-e2e. python stub_llm.py PORTFILE
+"""Scripted OpenAI-compatible LLM stub on 127.0.0.1 (stdlib only). python stub_llm.py PORTFILE
 Turn script (stateless, decided from the request): no tool result yet -> call `todo`
 and `read_file`; 2 tool results -> read_file on a missing file (tool error); else final text.
 POST /_control {"mode":"ok"|"429"|"500", "fail_count":N, "delay":s} injects failures."""

@@ -85,7 +85,7 @@ def test_conversation_metrics(stub):
     assert get(v, C.SESSION_STEPS.name + "_count") == 1
     assert get(v, C.SESSION_STEPS.name + "_sum") == 3
     assert get(v, C.SESSIONS.name, outcome="completed") == 1
-    assert get(v, C.REQUEST_DURATION.name + "_count", status="success") == 1
+    assert get(v, C.TURN_DURATION.name + "_count", status="success") == 1
     assert get(v, C.ACTIVE_SESSIONS.name) == 0
     assert get(v, C.LLM_REQUESTS.name, model="stub-model") == 3
     assert sum(get(v, C.HOOK_ERRORS.name, hook=h) for h in C.HERMES_HOOKS) == 0
@@ -102,7 +102,7 @@ def test_rate_limited_call_is_counted(stub):
     v = scrape()
     assert get(v, C.LLM_ERRORS.name, model="stub-model", error_type="rate_limit") == 1
     assert get(v, C.LLM_ERRORS.name, model="stub-model", error_type="api_error") == 0
-    assert get(v, C.REQUEST_DURATION.name + "_count", status="error") == 1
+    assert get(v, C.TURN_DURATION.name + "_count", status="error") == 1
     assert get(v, C.STEP_DURATION.name + "_count", model="stub-model", step_type="error") == 1
     assert get(v, C.ACTIVE_SESSIONS.name) == 0
     assert get(v, C.SESSIONS.name, outcome="failed") == 1

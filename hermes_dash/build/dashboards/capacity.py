@@ -1,0 +1,32 @@
+"""Capacity: active sessions against capacity, queue depth, memory and CPU of the agent process."""
+from ... import catalogue as C
+from ...config import Config
+from ..queries import Queries
+from ._common import Panel, Q, Row, dashboard
+
+NAME = "capacity"
+TITLE = "Hermes / Capacity"
+ORDER = 4
+ABOUT = "Sessions in progress against capacity, queueing, and agent process resources."
+
+
+def build(cfg: Config):
+    q, t = Queries(cfg), cfg.thresholds
+    cap = t.session_capacity_per_instance
+    return dashboard(NAME, cfg, [
+        Row("Sessions", [
+            Panel("Active sessions by instance", (Q(q.active_sessions(), "{{instance}}"),), "short",
+                  C.ACTIVE_SESSIONS, threshold=cap),
+            Panel("Capacity used by instance", (Q(q.capacity_used(), "{{instance}}"),), "percentunit",
+                  f"Active sessions over the configured capacity of {cap:g} per instance.",
+                  threshold=t.capacity_warning_ratio),
+            Panel("Queue depth by instance", (Q(q.queue_depth(), "{{instance}}"),), "short", C.QUEUE_DEPTH,
+                  width=24),
+        ]),
+        Row("Agent process", [
+            Panel("Resident memory", (Q(q.memory(), "{{instance}}"),), "bytes",
+                  "Resident memory of the agent process (metric `process_resident_memory_bytes`)."),
+            Panel("CPU", (Q(q.cpu(), "{{instance}}"),), "percentunit",
+                  "CPU time of the agent process per second: 1 = one core (metric `process_cpu_seconds_total`)."),
+        ]),
+    ])

@@ -1,0 +1,34 @@
+"""Latency: how long turns, steps and tool calls take."""
+from ... import catalogue as C
+from ...config import Config
+from ..queries import Queries
+from ._common import ALL_INSTANCES as _ALL
+from ._common import Panel, Q, Row, dashboard
+
+NAME = "latency"
+TITLE = "Hermes / Latency"
+ORDER = 1
+ABOUT = "Turn, step and tool latency of Hermes agents."
+
+
+def build(cfg: Config):
+    q, t = Queries(cfg), cfg.thresholds
+    return dashboard(NAME, cfg, [
+        Row("Turns (user message to final answer)", [
+            Panel("Turn latency P50 / P95 / P99", (Q(q.turn_quantile(0.5), "P50"), Q(q.turn_quantile(0.95), "P95"),
+                  Q(q.turn_quantile(0.99), "P99")), "s", C.TURN_DURATION, width=16,
+                  threshold=t.latency_p95_seconds),
+            Panel("Turn P95 now", (Q(q.turn_quantile(0.95), "P95"),), "s", C.TURN_DURATION, kind="stat",
+                  width=4, threshold=t.latency_p95_seconds),
+            Panel("Turn P99 now", (Q(q.turn_quantile(0.99), "P99"),), "s", C.TURN_DURATION, kind="stat",
+                  width=4, threshold=t.latency_p99_seconds),
+        ]),
+        Row("Reasoning steps (LLM calls)", [
+            Panel("Step P95 by model and step type", (Q(q.step_quantile(0.95), "{{model}} {{step_type}}"),),
+                  "s", C.STEP_DURATION.help + _ALL.format(C.RULE_STEP_BUCKETS.name), width=24),
+        ]),
+        Row("Tools", [
+            Panel("Tool P95 by tool", (Q(q.tool_quantile(0.95), "{{tool_name}}"),), "s",
+                  C.TOOL_DURATION.help + _ALL.format(C.RULE_TOOL_BUCKETS.name), width=24),
+        ]),
+    ], ("instance", "model", "tool_name"))

@@ -1,0 +1,31 @@
+"""Overview: the headline number of each dimension, each linking to its dashboard."""
+from ... import catalogue as C
+from ...config import Config
+from ..queries import Queries
+from ._common import Panel, Q, Row, dashboard
+
+NAME = "overview"
+TITLE = "Hermes / Overview"
+ORDER = 0
+ABOUT = "Headline numbers of Hermes agents; each panel links to its dashboard."
+
+
+def build(cfg: Config):
+    q, t = Queries(cfg), cfg.thresholds
+    return dashboard(NAME, cfg, [
+        Row("Hermes at a glance", [
+            Panel("Turn P95 latency", (Q(q.turn_quantile(0.95), "P95"),), "s", C.TURN_DURATION, kind="stat",
+                  width=4, threshold=t.latency_p95_seconds, link="latency"),
+            Panel("Turn success rate", (Q(q.turn_success_rate(), "success"),), "percentunit", C.TURN_DURATION,
+                  kind="stat", width=4, link="reliability"),
+            Panel("USD per hour", (Q(q.cost_per_hour(), "USD/h"),), "currencyUSD", C.COST, kind="stat", width=4,
+                  threshold=t.cost_per_hour_usd, link="cost"),
+            Panel("Active sessions", (Q(q.active_sessions_total(), "sessions"),), "short", C.ACTIVE_SESSIONS,
+                  kind="stat", width=4, link="capacity"),
+            Panel("Task completion rate", (Q(q.completion_rate(), "completed"),), "percentunit", C.SESSIONS,
+                  kind="stat", width=4, threshold=t.task_completion_target, threshold_below=True, link="business"),
+            Panel("Instances up", (Q(f"sum({q.instances_up()})", "up"),), "short",
+                  "Agents Prometheus scraped at the last attempt (metric `up`).", kind="stat", width=4,
+                  link="reliability"),
+        ]),
+    ])

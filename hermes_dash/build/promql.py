@@ -1,0 +1,64 @@
+"""PromQL building blocks shared by the recording and alert rules and the dashboard queries.
+
+    s = Scope(matcher("job", "hermes-agent"))
+    s.sum("hermes_tool_call_total", "5m", matcher("status", "success"), by=("job", "tool_name"))
+    # 'sum by (job, tool_name) (rate(hermes_tool_call_total{job="hermes-agent", status="success"}[5m]))'
+    s.rec(catalogue.RULE_TOOL_FAILURE_RATIO)
+    # 'hermes:tool_failure_ratio:5m{job="hermes-agent"}'
+
+A `Scope` is the set of matchers every selector of one consumer starts with: the rules select the
+configured job; the dashboards add Grafana's variables. Names come from the catalogue; this module only
+writes PromQL syntax, so `sum by (...) (rate(...))` is written in one place.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+from .. import catalogue as C
+
+
+def matcher(label: str, value: str, op: str = "=") -> str:
+    """One label matcher: matcher("job", "x") -> 'job="x"'; op is =, !=, =~ or !~."""
+    return f'{label}{op}"{value}"'
+
+
+def sum_by(by: Sequence[str], inner: str) -> str:
+    """sum by (a, b) (inner), or sum(inner) when `by` is empty."""
+    return f"sum by ({', '.join(by)}) ({inner})" if by else f"sum({inner})"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    """numerator / denominator, one per line as the rule files show them."""
+    return f"{numerator}\n/\n{denominator}"
+
+
+def histogram_quantile(q: float, buckets: str) -> str:
+    """histogram_quantile(q, buckets); `buckets` must keep `le`."""
+    return f"histogram_quantile({q}, {buckets})"
+
+
+class Scope:
+    """Selectors that all start with the same matchers."""
+
+    def __init__(self, *matchers: str):
+        self.matchers: Tuple[str, ...] = matchers
+
+    def sel(self, *extra: str) -> str:
+        """{base matchers, extra matchers}"""
+        return "{" + ", ".join(self.matchers + extra) + "}"
+
+    def rate(self, series: str, window: str, *extra: str, fn: str = "rate") -> str:
+        """fn(series{...}[window]): fn is rate, increase, or any range-vector function."""
+        return f"{fn}({series}{self.sel(*extra)}[{window}])"
+
+    def sum(self, series: str, window: str, *extra: str, by: Sequence[str] = (), fn: str = "rate") -> str:
+        """sum [by (...)] (fn(series{...}[window]))"""
+        return sum_by(by, self.rate(series, window, *extra, fn=fn))
+
+    def rec(self, rule: C.RecordingRule, *extra: str) -> str:
+        """A recorded series selected in this scope."""
+        return rule.name + self.sel(*extra)
+
+    def series(self, name: str, *extra: str) -> str:
+        """A raw series selected in this scope."""
+        return name + self.sel(*extra)
