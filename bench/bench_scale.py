@@ -35,7 +35,7 @@ from hermes_dash.build.rules import RECORDING_FILE, recording_groups  # noqa: E4
 from hermes_dash.harness.servers import prometheus  # noqa: E402
 from hermes_dash.harness.simulate import Fleet, FleetSpec  # noqa: E402
 
-JOB = DEFAULT.selectors.job
+JOB = DEFAULT.selectors.jobs[0]
 
 
 def _part(args):

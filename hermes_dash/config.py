@@ -211,9 +211,16 @@ class Prometheus:
 
 @dataclass(frozen=True)
 class Selectors:
-    """Which series are Hermes' (read by every dashboard query and rule)."""
-    # The scrape job of the Hermes agents (deploy/prometheus/prometheus.yml uses the same name).
+    """Which series are Hermes' (read by every rule and by the dashboards' job variable)."""
+    # The scrape job of the Hermes agents, or several separated by `|` (say `hermes-prod|hermes-staging`):
+    # the rules select them all and keep `job`, so each is alerted on separately; the dashboards' job
+    # variable offers them. deploy/prometheus/prometheus.yml scrapes `prometheus.targets` as the first.
     job: str = "hermes-agent"
+
+    @property
+    def jobs(self) -> Tuple[str, ...]:
+        """The job names, in the order written."""
+        return tuple(self.job.split("|"))
 
 
 @dataclass(frozen=True)
@@ -341,8 +348,9 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
                 parse_address(a)
             except ValueError as e:
                 raise _fail(path, f"prometheus.{key}[{i}]", str(e)) from None
-    if not cfg.selectors.job or '"' in cfg.selectors.job:
-        raise _fail(path, "selectors.job", f"must be a non-empty job name without quotes, got {cfg.selectors.job!r}")
+    if not all(cfg.selectors.jobs) or '"' in cfg.selectors.job:
+        raise _fail(path, "selectors.job", "must be a job name, or several separated by |, none empty and "
+                    f"without quotes, got {cfg.selectors.job!r}")
     try:
         parse_address(cfg.exporter.address)
     except ValueError as e:

@@ -39,7 +39,7 @@ def prometheus_config(cfg: Config, rules_dir: str = "../../rules") -> dict:
         "global": {"scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval},
         "rule_files": [f"{rules_dir}/{RECORDING_FILE}", f"{rules_dir}/{ALERTS_FILE}"],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(p.alertmanagers)}]}]},
-        "scrape_configs": [{"job_name": cfg.selectors.job, "static_configs": [{"targets": list(p.targets)}]}],
+        "scrape_configs": [{"job_name": cfg.selectors.jobs[0], "static_configs": [{"targets": list(p.targets)}]}],
     }
 
 

@@ -17,9 +17,29 @@ from typing import Sequence, Tuple
 from .. import catalogue as C
 
 
+def quote(value: str) -> str:
+    """`value` as a PromQL double-quoted string: backslash, double quote and newline escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 def matcher(label: str, value: str, op: str = "=") -> str:
-    """One label matcher: matcher("job", "x") -> 'job="x"'; op is =, !=, =~ or !~."""
-    return f'{label}{op}"{value}"'
+    """One label matcher: matcher("job", "x") -> 'job="x"'; op is =, !=, =~ or !~; the value is quoted."""
+    return f"{label}{op}{quote(value)}"
+
+
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+def regex_literal(text: str) -> str:
+    """`text` as an RE2 regex that matches exactly it: regex_literal("a.b") == r"a\.b"."""
+    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
+
+
+def one_of(label: str, values: Sequence[str]) -> str:
+    """A matcher selecting exactly `values`: label="v" for one, label=~"v1|v2" (escaped) for several."""
+    if len(values) == 1:
+        return matcher(label, values[0])
+    return matcher(label, "|".join(regex_literal(v) for v in values), "=~")
 
 
 def sum_by(by: Sequence[str], inner: str) -> str:

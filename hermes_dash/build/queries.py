@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import catalogue as C
 from ..config import Config
-from .promql import Scope, histogram_quantile, matcher, sum_by
+from .promql import Scope, histogram_quantile, matcher, one_of, sum_by
 
 RATE = "$__rate_interval"
 MODEL = matcher(C.L_MODEL, "$model", "=~")
@@ -24,7 +24,7 @@ COMPLETED = matcher(C.L_OUTCOME, "completed")
 class Queries:
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        job = matcher(C.L_JOB, cfg.selectors.job)
+        job = one_of(C.L_JOB, cfg.selectors.jobs)
         #: raw series of the job on the chosen instances
         self.raw = Scope(job, INSTANCE)
         #: recorded series of the job (recording rules keep `job`; only some keep `instance`)

@@ -92,7 +92,7 @@ def run_demo(base: Config, a: DemoOptions) -> int:
     end = time.time() // 60 * 60
     start = end - a.hours * 3600
     try:
-        write_history(Fleet(spec, ports=sim_ports), start, end, 60, data, cfg.selectors.job, progress=_progress)
+        write_history(Fleet(spec, ports=sim_ports), start, end, 60, data, cfg.selectors.jobs[0], progress=_progress)
         bare = os.path.join(work, "backfill.yml")
         with open(bare, "w", encoding="utf-8") as f:
             f.write("global: {}\n")

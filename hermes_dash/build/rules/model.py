@@ -15,7 +15,7 @@ from typing import Dict, Tuple, Union
 
 from ... import catalogue as C
 from ...config import Config
-from ..promql import Scope, matcher
+from ..promql import Scope, one_of
 
 #: seconds in the window of the `:rate5m` rules: rate * WINDOW_5M = events in the window (minimum traffic)
 WINDOW_5M = 300
@@ -82,4 +82,4 @@ def with_runbook(alert: Alert, cfg: Config) -> Alert:
 
 def job_scope(cfg: Config) -> Scope:
     """Raw series of the configured scrape job (no Grafana variables: rules see every instance)."""
-    return Scope(matcher(C.L_JOB, cfg.selectors.job))
+    return Scope(one_of(C.L_JOB, cfg.selectors.jobs))

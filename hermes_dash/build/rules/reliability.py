@@ -5,6 +5,7 @@ from typing import Tuple
 
 from ... import catalogue as C
 from ...config import Config
+from ..promql import matcher
 from ..text import num, pct
 from .model import WINDOW_5M, Alert, job_scope
 
@@ -15,6 +16,8 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
     e, t, f = job_scope(cfg), cfg.thresholds, cfg.alerting.for_durations
     P = C.TEAM_PLATFORM
     up = e.series(C.UP)
+    # absent() of a regex selector has no `job` label: one absent() per job, so each keeps its own
+    absent = "\nor\n".join(f"absent({C.UP}{{{matcher(C.L_JOB, job)}}})" for job in cfg.selectors.jobs)
     return (
         Alert(C.A_TOOL_ERROR_RATE,
               f"{e.rec(C.RULE_TOOL_FAILURE_RATIO)} > {num(t.tool_error_rate)}\n"
@@ -39,7 +42,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               "Prometheus has failed to scrape {{ $labels.instance }} of job {{ $labels.job }} for "
               f"{f.instance_down}: the agent is down or its /metrics endpoint is unreachable."),
         Alert(C.A_METRICS_ABSENT,
-              f"sum by ({C.L_JOB}) ({up}) == 0\nor\nabsent({up})",
+              f"sum by ({C.L_JOB}) ({up}) == 0\nor\n{absent}",
               f.metrics_absent, C.CRITICAL, P,
               "No Hermes agent is being scraped",
               "No target of job {{ $labels.job }} has been scraped successfully for "

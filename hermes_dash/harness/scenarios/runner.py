@@ -76,7 +76,7 @@ def checks_for(truth: Truth, cfg: Config) -> Tuple[List[dict], Dict[Tuple[str, s
     oracle is sure about. Returns the tests and, per alert, [firing checks, quiet checks]."""
     oracle = Oracle(truth, cfg)
     static = alert_labels(cfg)
-    job = cfg.selectors.job
+    job = cfg.selectors.jobs[0]
     per_minute: Dict[int, Tuple[List[str], List[dict]]] = {}
     coverage: Dict[Tuple[str, str], List[int]] = {}
     for alert in oracle.conditions():
@@ -125,7 +125,7 @@ def fixture(index: int, scenario: Scenario, cfg: Config) -> Fixture:
     exprs, coverage = checks_for(truth, cfg)
     digest = hashlib.sha1(repr(scenario).encode()).hexdigest()[:10]
     test = {"name": f"scenario {index} ({digest})", "interval": "1m",
-            "input_series": truth.input_series(cfg.selectors.job), "promql_expr_test": exprs}
+            "input_series": truth.input_series(cfg.selectors.jobs[0]), "promql_expr_test": exprs}
     return Fixture(index, scenario, test, coverage, name=f"scenario_{index:04d}_{digest}")
 
 
