@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 
 from hermes_dash.config import DEFAULT  # noqa: E402
 from hermes_dash.harness.history import run_promtool, backfill_rules  # noqa: E402
-from hermes_dash.build.lint import as_sent_by_grafana, dashboard_exprs  # noqa: E402
+from hermes_dash.build.lint import dashboard_exprs, grafana_expand  # noqa: E402
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups  # noqa: E402
 from hermes_dash.harness.servers import prometheus  # noqa: E402
 from hermes_dash.harness.simulate import Fleet, FleetSpec  # noqa: E402
@@ -43,8 +43,9 @@ def _part(args):
     return Fleet(spec, ports=ports).backfill(start, end, 60, out, JOB, agents=agents, prefix=f"w{k}")
 
 
-def grafana(expr):
-    return as_sent_by_grafana(expr, "6h", "4m", "30s")
+def grafana(expr, dashboard):
+    """As Grafana sends it for the default 6 h range (step 30 s, $__rate_interval 4m), variables at All."""
+    return grafana_expand(expr, dashboard, "6h", "4m", "30s")
 
 
 def raw_form(expr, rules):
@@ -114,7 +115,7 @@ def main(argv=None):
             rows = []
             for path in sorted(os.listdir(os.path.join(ROOT, "dashboards"))):
                 d = json.load(open(os.path.join(ROOT, "dashboards", path)))
-                exprs = [grafana(e) for w, e in dashboard_exprs(d) if ": panel " in w]
+                exprs = [grafana(e, d) for w, e in dashboard_exprs(d) if ": panel " in w]
                 runs, slowest = [], ("", 0.0)
                 for _ in range(a.runs):
                     total = 0.0
@@ -126,7 +127,7 @@ def main(argv=None):
                     runs.append(total)
                 rows.append((path[:-5], len(exprs), statistics.median(runs), slowest))
                 for w, e in dashboard_exprs(d):
-                    e = grafana(e)
+                    e = grafana(e, d)
                     if ": panel " in w and raw_form(e, rules_expr) != e:
                         rec = statistics.median(timed_query(prom, e, qstart, qend)[0] for _ in range(a.runs))
                         raw = statistics.median(timed_query(prom, raw_form(e, rules_expr), qstart, qend)[0]

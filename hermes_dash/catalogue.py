@@ -198,9 +198,10 @@ BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 LABEL_VALUES = dict(LABEL_VALUES, label=OPEN_LABELS, hook=HERMES_HOOKS)
 
 # ---------------------------------------------------------------------------------------------------------
-# Series other exporters provide that dashboards and rules read, with the labels they carry besides the
-# target labels: Prometheus itself (up, ALERTS), prometheus_client's process collector, NVIDIA's DCGM
-# exporter (self-hosted models).
+# Series others provide that dashboards and rules read, with the labels they carry besides the target
+# labels: Prometheus itself (up, ALERTS) and prometheus_client's process collector (on the agent's own
+# /metrics). Host and GPU exporters (node, DCGM) are scraped as jobs of their own: their dashboards are
+# theirs, since every panel here is filtered by the Hermes job and instance.
 # ---------------------------------------------------------------------------------------------------------
 UP = "up"
 ALERTS = "ALERTS"
@@ -212,19 +213,20 @@ L_SEVERITY = "severity"
 L_TEAM = "team"
 PROCESS_MEMORY = "process_resident_memory_bytes"
 PROCESS_CPU = "process_cpu_seconds_total"
-GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 EXTERNAL_SERIES: Mapping[str, Tuple[str, ...]] = {
     UP: (),
     ALERTS: (L_ALERTNAME, L_ALERTSTATE, L_SEVERITY, L_TEAM),  # and the alert's own labels
     PROCESS_MEMORY: (),
     PROCESS_CPU: (),
-    GPU_UTIL: ("gpu", "Hostname", "UUID", "modelName", "device"),
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Recording rules, named level:metric:operations. The level `hermes` means "aggregated over the Hermes
-# agents of one scrape job": every rule keeps `job`, so several jobs or Prometheus servers (federation,
-# a long-term store) never mix. The seed's three names are kept.
+# Recording rules, named level:metric:operations. The level `hermes` means "the Hermes agents of one scrape
+# job": every rule keeps `job`, so several jobs or Prometheus servers (federation, a long-term store) never
+# mix; the rules alerts read aggregate the job, those only panels read keep `instance` too, so the
+# dashboards' instance picker filters them (the panels sum). The level `hermes_instance` marks rules kept
+# per instance for the dashboards, twins of job-level rules (the alerts keep reading the job-level ones).
+# The seed's three names are kept.
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RecordingRule:
@@ -263,9 +265,8 @@ RULE_SESSIONS_1H = RecordingRule(
     "hermes:sessions:increase1h", (L_JOB,), "Sessions finished over the last hour.")
 RULE_COMPLETION_RATIO = RecordingRule(
     "hermes:session_completion_ratio:1h", (L_JOB,), "Share of the sessions finished over the last hour that completed.")
-# Per-bucket and per-status rates the dashboards read instead of raw series (50 agents x 30 tools: the
-# raw tool histogram is 20k series; the recorded one 400). They keep `job`; only the turn buckets keep
-# `instance` too (the turn panels filter by instance; statuses are summed away, a third of the series).
+# Per-bucket and per-status rates over the whole job (fleet-wide queries of your own read them); the
+# turn buckets keep `instance` (the turn panels read them, summing statuses away: a third of the series).
 RULE_TURN_BUCKETS = RecordingRule(
     "hermes:request_duration_seconds_bucket:rate5m", (L_JOB, L_INSTANCE, L_LE),
     "Turns per second by instance and duration bucket, every status, over 5m.")
@@ -278,6 +279,25 @@ RULE_TOOL_BUCKETS = RecordingRule(
 RULE_TOOL_CALLS_BY_STATUS = RecordingRule(
     "hermes:tool_calls_by_status:rate5m", (L_JOB, L_TOOL, L_STATUS),
     "Tool calls per second by tool and status, over 5m.")
+# Per-instance rules the dashboards read instead of raw series (a rate over a window costs Prometheus
+# every sample of the window, a recorded rate one), so the instance picker filters every panel and the
+# panel sums over the chosen instances: the per-instance twins of job-level rules an alert reads
+# (HermesDailyCostBudget, HermesDailyTokenBudget, HermesTokenSpike) and of the per-bucket rates above.
+RULE_INSTANCE_STEP_BUCKETS = RecordingRule(
+    "hermes_instance:step_duration_seconds_bucket:rate5m", (L_JOB, L_INSTANCE, L_MODEL, L_STEP_TYPE, L_LE),
+    "Reasoning steps per second by instance, model, step type and duration bucket, over 5m.")
+RULE_INSTANCE_TOOL_BUCKETS = RecordingRule(
+    "hermes_instance:tool_duration_seconds_bucket:rate5m", (L_JOB, L_INSTANCE, L_TOOL, L_LE),
+    "Tool calls per second by instance, tool and duration bucket, over 5m.")
+RULE_INSTANCE_TOOL_CALLS = RecordingRule(
+    "hermes_instance:tool_calls_by_status:rate5m", (L_JOB, L_INSTANCE, L_TOOL, L_STATUS),
+    "Tool calls per second by instance, tool and status, over 5m.")
+RULE_INSTANCE_COST_24H = RecordingRule(
+    "hermes_instance:cost_usd:increase24h", (L_JOB, L_INSTANCE), "USD spent over the last 24 hours, per instance.")
+RULE_INSTANCE_TOKENS_24H = RecordingRule(
+    "hermes_instance:tokens:increase24h", (L_JOB, L_INSTANCE), "Tokens consumed over the last 24 hours, per instance.")
+RULE_INSTANCE_TOKENS_RATE = RecordingRule(
+    "hermes_instance:tokens:rate5m", (L_JOB, L_INSTANCE), "Tokens per second over 5m, per instance.")
 RULE_ACTIVE_SESSIONS = RecordingRule(
     "hermes:active_sessions:sum", (L_JOB, L_INSTANCE), "Sessions with a turn in progress, per instance.")
 
@@ -286,6 +306,8 @@ RECORDING_RULES: Tuple[RecordingRule, ...] = (
     RULE_LLM_REQUESTS_RATE, RULE_TURN_P95, RULE_TURN_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
     RULE_TOKENS_24H, RULE_TOKENS_RATE, RULE_UNPRICED_TOKENS_RATE, RULE_SESSIONS_1H, RULE_COMPLETION_RATIO,
     RULE_ACTIVE_SESSIONS, RULE_TURN_BUCKETS, RULE_STEP_BUCKETS, RULE_TOOL_BUCKETS, RULE_TOOL_CALLS_BY_STATUS,
+    RULE_INSTANCE_STEP_BUCKETS, RULE_INSTANCE_TOOL_BUCKETS, RULE_INSTANCE_TOOL_CALLS, RULE_INSTANCE_COST_24H,
+    RULE_INSTANCE_TOKENS_24H, RULE_INSTANCE_TOKENS_RATE,
 )
 
 # SLO error ratios, one recorded series per SLI and burn-rate window (Sloth's slo:sli_error:ratio_rate<w>).

@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Optional
 from .config import Config, ConfigError, load_config
 
 #: third-party modules of each extra: a command that needs a missing one names the extra to install
-_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "hypothesis": "test"}
+_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "jsonschema": "build", "hypothesis": "test"}
 
 
 def _config(args: argparse.Namespace) -> Config:

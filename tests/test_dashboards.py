@@ -1,20 +1,24 @@
-"""The generated Grafana dashboards: current, deterministic, importable, and querying only known names."""
+"""The generated Grafana dashboards: current, deterministic, what Grafana 13.2.3 itself would save, clean
+under Grafana's own linter and types, filtered by the job and instance pickers, naming only known series."""
 import copy
 import json
-from pathlib import Path
+import re
 
 import pytest
+import yaml
 
 from hermes_dash import catalogue as C
-from hermes_dash.config import DEFAULT, config_from_mapping
+from hermes_dash.build import grafana_linter, grafana_schema
 from hermes_dash.build.dashboards import build_json, registry, render_all
-from hermes_dash.build.text import JSON_MARK
 from hermes_dash.build.dashboards._common import DS, SCHEMA_VERSION
-from hermes_dash.build.lint import dashboard_exprs, lint_dashboard, promtool_check_exprs
+from hermes_dash.build.dashboards._save_model import GRAFANA_VERSION
+from hermes_dash.build.lint import (dashboard_exprs, grafana_expand, lint_dashboard, panels_of,
+                                    promtool_check_exprs, undefined_variables)
+from hermes_dash.build.text import JSON_MARK
+from hermes_dash.config import DEFAULT, config_from_mapping
 
-from conftest import require_tool
+from conftest import ROOT, require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
 NAMES = [d.name for d in registry()]
 
 
@@ -23,8 +27,12 @@ def built():
     return {n: build_json(n, DEFAULT) for n in NAMES}
 
 
-def panels_of(d):
-    return [p for p in d["panels"] if p["type"] != "row"]
+def panels(d):
+    return [p for p in panels_of(d) if p["type"] != "row"]
+
+
+def panel(d, title):
+    return next(p for p in panels(d) if p["title"] == title)
 
 
 def test_committed_dashboards_are_fresh():
@@ -40,49 +48,156 @@ def test_build_is_deterministic():
     assert render_all(DEFAULT) == render_all(DEFAULT)
 
 
+def test_the_registry_holds_the_six_dashboards_in_link_order():
+    """Every dashboard module is found by convention, in its declared order, with its title."""
+    assert [(d.name, d.title) for d in registry()] == [
+        ("overview", "Hermes / Overview"), ("latency", "Hermes / Latency"), ("reliability", "Hermes / Reliability"),
+        ("cost", "Hermes / Cost"), ("capacity", "Hermes / Capacity"), ("business", "Hermes / Business")]
+
+
 def test_identity_and_metadata(built):
-    """Stable uids hermes-<name>, a current schemaVersion, the generated marker, the hermes tag."""
+    """Stable uids hermes-<name>, the current schemaVersion, the generated marker, the hermes tag, not
+    editable (provisioned from code), no numeric id (Grafana assigns it; the uid identifies)."""
     for name, d in built.items():
-        assert d["uid"] == f"hermes-{name}"
-        assert d["schemaVersion"] == SCHEMA_VERSION
-        assert JSON_MARK in d["description"]
-        assert d["tags"] == ["hermes"]
-        assert d["id"] is None
+        assert (d["uid"], d["schemaVersion"], d["tags"], d["editable"]) == (f"hermes-{name}", SCHEMA_VERSION,
+                                                                            ["hermes"], False)
+        assert d["description"].endswith(JSON_MARK)
+        assert "id" not in d
 
 
-def test_every_panel_uses_the_datasource_variable(built):
-    """A `datasource` variable of type datasource exists and every panel and target reads it."""
+def test_grafanas_own_linter_finds_nothing(built):
+    """Every rule of grafana/dashboard-linter, strict (warnings count), no exclusions: no finding."""
     for name, d in built.items():
-        ds = [v for v in d["templating"]["list"] if v["name"] == "datasource"]
-        assert [(v["type"], v["query"]) for v in ds] == [("datasource", "prometheus")], name
-        for p in panels_of(d):
-            assert p["datasource"] == DS, (name, p["title"])
-            assert all(t["datasource"] == DS for t in p["targets"]), (name, p["title"])
+        findings = grafana_linter.lint_dashboard(d, strict=True)
+        assert findings == [], (name, findings)
+        assert not grafana_linter.lint_failed(findings, strict=True)
 
 
-def test_label_variables_are_multi_with_all(built):
-    """instance/model/tool_name variables come from label_values of catalogue metrics, multi with All."""
+def test_the_linter_catches_what_the_seed_dashboards_did(built):
+    """An editable dashboard, a baked-in job and an instance All of .* each fail Grafana's linter."""
+    d = copy.deepcopy(built["capacity"])
+    d["editable"] = True
+    next(v for v in d["templating"]["list"] if v["name"] == "instance")["allValue"] = ".*"
+    p = panel(d, "Resident memory")
+    p["targets"][0]["expr"] = 'process_resident_memory_bytes{job="hermes-agent", instance=~"$instance"}'
+    got = sorted((f.rule, f.message) for f in grafana_linter.lint_dashboard(d, strict=True))
+    assert got == [
+        ("target-job-rule", "Dashboard 'Hermes / Capacity', panel 'Resident memory', target idx '0' invalid PromQL "
+                            "query 'process_resident_memory_bytes{job=\"hermes-agent\", instance=~\"$instance\"}': "
+                            "job selector is hermes-agent, not $job"),
+        ("template-instance-rule", "Dashboard 'Hermes / Capacity' instance template allValue should be '.+', is "
+                                   "currently '.*'"),
+        ("uneditable-dashboard", "Dashboard 'Hermes / Capacity' is editable, it should be set to 'editable: false'")]
+
+
+def test_dashboards_validate_against_grafanas_closed_types(built):
+    """Every dashboard validates against Grafana 13.2.3's types held closed (dashboard, rows, panels with
+    their plugin's options and field config, PromQuery targets, variables, annotations)."""
+    schema = grafana_schema.schema()
+    assert (schema["x-grafana-version"], schema["x-dashboard-schema-version"]) == (GRAFANA_VERSION, SCHEMA_VERSION)
     for name, d in built.items():
-        for v in d["templating"]["list"]:
-            if v["name"] == "datasource":
+        assert grafana_schema.validate(d) == [], name
+
+
+def test_the_closed_schema_rejects_grafanalibs_legacy_shape(built):
+    """The schema check can fail: keys grafanalib 0.7.1 emits and Grafana 13 does not write are named,
+    each with the type that refuses it."""
+    d = copy.deepcopy(built["business"])
+    p = d["panels"][2]  # "Task completion rate over time", a timeseries
+    p["maxDataPoints"], p["error"] = 100, False
+    p["targets"][0]["metric"] = ""
+    del p["options"]["legend"]["showLegend"]
+    d["panels"][0]["targets"] = []  # a row
+    assert grafana_schema.validate(d) == [
+        "$.panels[0].targets: unexpected key (not in RowPanel)",
+        "$.panels[2].error: unexpected key (not in Panel.timeseries)",
+        "$.panels[2].options.legend: missing required key 'showLegend' (required by timeseries.TimeSeriesLegendOptions)",
+        "$.panels[2].targets[0].metric: unexpected key (not in prometheus.PromQuery)"]
+
+
+def test_panels_are_saved_as_grafana_13_saves_them(built):
+    """No resolution cap (Grafana sizes the step to the panel), PromQuery targets in the code editor,
+    the plugin version, and the built-in annotation Grafana adds on load."""
+    for name, d in built.items():
+        for p in panels(d):
+            assert "maxDataPoints" not in p and p["pluginVersion"] == GRAFANA_VERSION, (name, p["title"])
+            for t in p["targets"]:
+                assert (t["datasource"], t["editorMode"], t["range"]) == (DS, "code", not t["instant"])
+        assert d["annotations"]["list"][0]["builtIn"] == 1
+
+
+def test_every_dashboard_has_job_and_instance_pickers(built):
+    """job and instance are multi-select query variables with All = .+, labelled Job and Instance,
+    refreshed on time change; model and tool only where a query uses them."""
+    for name, d in built.items():
+        vs = {v["name"]: v for v in d["templating"]["list"]}
+        assert list(vs)[:3] == ["datasource", "job", "instance"], name
+        for n, label in (("job", "Job"), ("instance", "Instance")):
+            v = vs[n]
+            assert (v["type"], v["label"], v["multi"], v["includeAll"], v["allValue"], v["refresh"]) == \
+                ("query", label, True, True, ".+", 2), (name, n)
+            assert v["query"]["query"] == v["definition"]
+        used = {var for _, e in dashboard_exprs(d) for var in re.findall(r"\$(\w+)", e)} - {"__rate_interval", "__range"}
+        assert set(vs) - {"datasource"} == used, name
+    assert vs["job"]["definition"] == 'label_values(hermes_active_sessions{job="hermes-agent"}, job)'
+    assert vs["instance"]["definition"] == 'label_values(hermes_active_sessions{job=~"$job"}, instance)'
+
+
+def test_every_selector_is_filtered_by_the_job_and_instance_pickers(built):
+    """Each vector selector of every panel query carries job=~"$job" and instance=~"$instance"."""
+    import promql_parser
+    from hermes_dash.build.lint import _nodes, expand_macros
+    for name, d in built.items():
+        for where, expr in dashboard_exprs(d):
+            if ": panel " not in where:
                 continue
-            assert v["name"] in ("instance", "model", "tool_name"), name
-            assert v["query"].startswith("label_values(hermes_"), v["query"]
-            assert (v["multi"], v["includeAll"], v["allValue"]) == (True, True, ".*"), (name, v["name"])
-        assert "instance" in [v["name"] for v in d["templating"]["list"]], name
+            for node in _nodes(promql_parser.parse(expand_macros(expr))):
+                if isinstance(node, promql_parser.VectorSelector):
+                    ms = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+                    assert {("job", "MatchOp.Re", "$job"), ("instance", "MatchOp.Re", "$instance")} <= ms, \
+                        (where, expr, ms)
+
+
+def test_no_query_uses_an_undefined_variable(built):
+    """Every $variable a query uses is one of its dashboard's variables or a Grafana global."""
+    for name, d in built.items():
+        defined = {v["name"] for v in d["templating"]["list"]}
+        assert [(w, undefined_variables(e, defined)) for w, e in dashboard_exprs(d)
+                if undefined_variables(e, defined)] == [], name
+
+
+def test_an_undefined_variable_fails_lint(built):
+    """The overview's old "USD per hour" ($model on a dashboard without a model variable) fails lint,
+    naming the dashboard, the panel and the variable."""
+    d = copy.deepcopy(built["overview"])
+    p = panel(d, "USD per hour")
+    p["targets"][0]["expr"] = p["targets"][0]["expr"].replace('instance=~"$instance"',
+                                                              'instance=~"$instance", model=~"$model"')
+    assert lint_dashboard(d) == ['hermes-overview: panel "USD per hour": uses $model, which the dashboard does '
+                                 'not define (Grafana sends it as written)']
+
+
+def test_grafana_expands_variables_as_grafana_does(built):
+    """All is the variable's allValue, a choice is its regex-escaped value (several: an alternation), and a
+    variable the dashboard does not define is left as written."""
+    d = built["cost"]
+    expr = 'sum(x{job=~"$job", instance=~"$instance", model=~"$model", tool=~"$tool_name"}[$__rate_interval])'
+    assert grafana_expand(expr, d, "6h", "4m", "30s") == \
+        'sum(x{job=~".+", instance=~".+", model=~".+", tool=~"$tool_name"}[4m])'
+    assert grafana_expand(expr, d, "6h", "4m", "30s", {"instance": ["10.0.0.1:9464", "b"], "model": ["m.1"]}) == \
+        r'sum(x{job=~".+", instance=~"(10\\.0\\.0\\.1:9464|b)", model=~"m\\.1", tool=~"$tool_name"}[4m])'
 
 
 def test_units_descriptions_and_rate_interval(built):
-    """Every panel has a unit and a description; every rate() uses $__rate_interval or a fixed window."""
+    """Every panel has a unit and a description; every rate() uses $__rate_interval."""
     units = {"s", "percentunit", "currencyUSD", "short", "reqps", "bytes"}
     for name, d in built.items():
-        for p in panels_of(d):
-            unit = p["fieldConfig"]["defaults"].get("unit")
-            assert unit in units, (name, p["title"], unit)
+        for p in panels(d):
+            assert p["fieldConfig"]["defaults"].get("unit") in units, (name, p["title"])
             assert p["description"], (name, p["title"])
             for t in p["targets"]:
-                if "rate(" in t["expr"]:
-                    assert "[$__rate_interval]" in t["expr"], (name, p["title"])
+                for window in re.findall(r"\brate\([^\[]*\[([^\]]+)\]", t["expr"]):
+                    assert window == "$__rate_interval", (name, p["title"])
 
 
 def test_panels_do_not_overlap_and_ids_are_unique(built):
@@ -101,19 +216,20 @@ def test_panels_do_not_overlap_and_ids_are_unique(built):
 
 
 def test_links_annotations_and_rows(built):
-    """Each dashboard links to the others (by tag), shows firing Hermes alerts, and has rows."""
+    """Each dashboard links to the others (by tag), shows firing Hermes alerts of the chosen jobs, and has
+    rows; the overview links to every other registered dashboard."""
     for name, d in built.items():
         assert [(link["type"], link["tags"]) for link in d["links"]] == [("dashboards", ["hermes"])]
-        ann = d["annotations"]["list"]
-        assert [a["expr"] for a in ann] == ['ALERTS{alertname=~"Hermes.*", alertstate="firing"}']
+        ann = d["annotations"]["list"][1]
+        assert (ann["name"], ann["target"]["expr"]) == (
+            "Hermes alerts", 'ALERTS{alertname=~"Hermes.*", alertstate="firing", job=~"$job"}')
         assert any(p["type"] == "row" for p in d["panels"]), name
-    linked = {p["links"][0]["url"].split("?")[0] for p in panels_of(built["overview"]) if p.get("links")}
+    linked = {p["links"][0]["url"] for p in panels(built["overview"]) if p.get("links")}
     assert linked == {f"/d/hermes-{n}" for n in NAMES if n != "overview"}
 
 
 def threshold_of(d, title):
-    p = next(p for p in panels_of(d) if p["title"] == title)
-    steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    steps = panel(d, title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
     return [s["value"] for s in steps if s["value"] is not None]
 
 
@@ -127,25 +243,25 @@ def test_threshold_lines_follow_the_config():
     assert threshold_of(build_json("latency", cfg), "Turn latency P50 / P95 / P99") == [12.5]
     assert threshold_of(build_json("reliability", cfg), "Tool failure share by tool") == [0.2]
     assert threshold_of(build_json("capacity", cfg), "Active sessions by instance") == [7]
-    cap = next(p for p in panels_of(build_json("capacity", cfg)) if p["title"] == "Capacity used by instance")
-    assert cap["targets"][0]["expr"].endswith(" / 7")
+    assert panel(build_json("capacity", cfg), "Capacity used by instance")["targets"][0]["expr"].endswith(" / 7")
     assert threshold_of(build_json("cost", cfg), "Token rate against the spike alert") == [250]
-    spike = next(p for p in panels_of(build_json("cost", cfg)) if p["title"] == "Token rate against the spike alert")
-    assert spike["targets"][1]["expr"] == '3 * avg_over_time(hermes:tokens:rate5m{job="hermes-agent"}[1h])'
+    assert panel(build_json("cost", cfg), "Token rate against the spike alert")["targets"][1]["expr"] == \
+        '3 * sum(avg_over_time(hermes_instance:tokens:rate5m{job=~"$job", instance=~"$instance"}[1h]))'
 
 
 def test_job_selector_and_datasource_follow_the_config():
-    """selectors.job replaces the job in every query; grafana.datasource is the variable's default."""
-    cfg = config_from_mapping({"selectors": {"job": "agents"}, "grafana": {"datasource": "Mimir"}})
+    """selectors.job bounds the job picker's values (several jobs: an escaped alternation); panels never
+    name a job; grafana.datasource is the datasource variable's default."""
+    cfg = config_from_mapping({"selectors": {"job": "agents|agents.staging"}, "grafana": {"datasource": "Mimir"}})
     d = build_json("reliability", cfg)
-    exprs = [e for _, e in dashboard_exprs(d) if "hermes_" in e]
-    assert exprs and all('job="agents"' in e and "hermes-agent" not in e for e in exprs)
-    ds = next(v for v in d["templating"]["list"] if v["name"] == "datasource")
-    assert (ds["current"]["text"], ds["current"]["value"]) == ("Mimir", "Mimir")
+    vs = {v["name"]: v for v in d["templating"]["list"]}
+    assert vs["job"]["definition"] == r'label_values(hermes_active_sessions{job=~"agents|agents\\.staging"}, job)'
+    assert all("agents" not in e for w, e in dashboard_exprs(d) if ": panel " in w)
+    assert (vs["datasource"]["current"]["text"], vs["datasource"]["current"]["value"]) == ("Mimir", "Mimir")
 
 
 def test_every_query_names_known_metrics_and_labels(built):
-    """promql-parser parses every query and finds only catalogue/recording-rule/known-external names."""
+    """hermes-dash lint (Grafana's linter, its types, defined variables, catalogue names) passes."""
     for d in built.values():
         assert lint_dashboard(d) == []
 
@@ -153,17 +269,18 @@ def test_every_query_names_known_metrics_and_labels(built):
 def test_promtool_accepts_every_query(built):
     """promtool (the authority on syntax) accepts every query, Grafana macros replaced."""
     exprs = [x for d in built.values() for x in dashboard_exprs(d)]
-    assert len(exprs) > 40
+    assert len(exprs) == 39 + 6 * 2 + 5 + 6  # panel targets, job and instance, model and tool, annotations
     assert promtool_check_exprs(exprs, require_tool("promtool")) == []
 
 
 def test_unknown_metric_is_reported_with_dashboard_and_panel(built):
-    """A panel naming a metric outside the catalogue fails, naming dashboard, panel and metric."""
+    """A panel naming a metric or label outside the catalogue fails, naming dashboard, panel and name."""
     d = copy.deepcopy(built["cost"])
-    p = next(p for p in panels_of(d) if p["title"] == "USD per hour")
+    p = panel(d, "USD per hour")
     p["targets"][0]["expr"] = p["targets"][0]["expr"].replace(C.COST.name, "hermes_cost_total")
     assert lint_dashboard(d) == ['hermes-cost: panel "USD per hour": unknown metric hermes_cost_total']
-    p["targets"][0]["expr"] = 'sum by (tool_name) (rate(hermes_cost_usd_total{colour="red"}[5m]))'
+    p["targets"][0]["expr"] = ('sum by (tool_name) (rate(hermes_cost_usd_total{job=~"$job", instance=~"$instance", '
+                               'colour="red"}[$__rate_interval]))')
     assert lint_dashboard(d) == [
         'hermes-cost: panel "USD per hour": metric hermes_cost_usd_total has no label colour',
         'hermes-cost: panel "USD per hour": groups by label tool_name that none of hermes_cost_usd_total has']
@@ -175,43 +292,8 @@ def test_promtool_rejection_names_the_panel():
                                 require_tool("promtool")) == ['x: panel "bad": promtool rejects: sum(up']
 
 
-SCHEMA = ROOT / "schemas" / "grafana-dashboard.schema.json"
-
-
-def _schema_errors(d):
-    import jsonschema
-    schema = json.loads(SCHEMA.read_text())
-    v = jsonschema.Draft7Validator(schema)
-    out = []
-    for e in v.iter_errors(d):
-        deepest = max(e.context, key=lambda c: len(list(c.absolute_path))) if e.context else e
-        out.append(f"{'/'.join(map(str, deepest.absolute_path))}: {deepest.message}")
-    return out
-
-
-def test_dashboards_validate_against_grafanas_schema(built):
-    """Every dashboard validates against the JSON Schema generated from @grafana/schema's dashboard
-    types, and uses the schemaVersion that schema records."""
-    schema = json.loads(SCHEMA.read_text())
-    assert schema["x-grafana-schema-version"] == "13.2.3"
-    assert schema["x-dashboard-schema-version"] == SCHEMA_VERSION
-    for name, d in built.items():
-        assert _schema_errors(d) == [], name
-
-
-def test_schema_check_catches_a_broken_dashboard(built):
-    """The schema check can fail: a panel id as a string and a link without its required fields."""
-    d = copy.deepcopy(built["overview"])
-    d["panels"][1]["id"] = "one"
-    del d["links"][0]["title"]
-    errs = _schema_errors(d)
-    assert any(e.startswith("links/0: 'title' is a required property") for e in errs), errs
-    assert len(errs) == 2, errs
-
-
 def test_provisioning_files_match_the_dashboards():
     """The provisioned datasource is the variable's default, and the provider loads a file directory."""
-    import yaml
     ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
     assert [(d["name"], d["type"]) for d in ds["datasources"]] == [(DEFAULT.grafana.datasource, "prometheus")]
     prov = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/hermes.yml").read_text())

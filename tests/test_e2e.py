@@ -13,7 +13,7 @@ from hermes_dash.build import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.build.deploy import alertmanager_config, prometheus_config
 from hermes_dash.harness.history import backfill_rules, write_history
-from hermes_dash.build.lint import as_sent_by_grafana, dashboard_exprs
+from hermes_dash.build.lint import grafana_expand, panels_of
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups
 from hermes_dash.harness.servers import WebhookReceiver, alertmanager, free_port, prometheus
 from hermes_dash.harness.simulate import Fleet, FleetSpec
@@ -25,9 +25,16 @@ HOURS = 6  # every dashboard's default range is now-6h
 
 
 
-def grafana_query(expr: str) -> str:
-    """As Grafana sends it for the default range (one scrape a minute: $__rate_interval 4m), All selected."""
-    return as_sent_by_grafana(expr, f"{HOURS}h", "4m", "1m")
+def panel_queries(values=None):
+    """(where, query) of every panel target of every dashboard, as Grafana sends it for the default range
+    (one scrape a minute: $__rate_interval 4m): variables at `values`, else at All (their allValue),
+    variables the dashboard does not define left as written."""
+    for path in sorted((ROOT / "dashboards").glob("*.json")):
+        d = json.loads(path.read_text())
+        for p in panels_of(d):
+            for t in p.get("targets") or []:
+                yield (f'{d["uid"]}: panel "{p["title"]}" {t["refId"]}',
+                       grafana_expand(t["expr"], d, f"{HOURS}h", "4m", "1m", values))
 
 
 def query_range(server, expr: str, start: float, end: float, step: int = 60):
@@ -61,20 +68,26 @@ def history(tmp_path_factory):
 
 
 def test_every_panel_of_every_dashboard_returns_data(history):
-    """Every query of every panel (Grafana macros replaced, variables at All) returns data over the
-    dashboard's default range; a panel without data fails naming dashboard and panel."""
+    """Every query of every panel, expanded as Grafana expands it (variables at All), returns data over the
+    dashboard's default range; a panel without data fails naming dashboard, panel and query."""
     prom, end = history
-    empty, checked = [], 0
-    for path in sorted((ROOT / "dashboards").glob("*.json")):
-        d = json.loads(path.read_text())
-        for where, expr in dashboard_exprs(d):
-            if ": panel " not in where:
-                continue  # variables and the alert annotation are not panels
-            checked += 1
-            if not has_data(query_range(prom, grafana_query(expr), end - HOURS * 3600, end)):
-                empty.append(f"{where}: {expr}")
+    queries = list(panel_queries())
+    empty = [f"{w}: {q}" for w, q in queries if not has_data(query_range(prom, q, end - HOURS * 3600, end))]
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
-    assert checked == 40
+    assert len(queries) == 39
+
+
+def test_the_instance_picker_filters_every_panel(history):
+    """With one instance chosen every panel still has data; with an instance that does not exist every
+    panel is empty: no panel ignores the picker."""
+    prom, end = history
+    start = end - HOURS * 3600
+    one = [f"{w}: {q}" for w, q in panel_queries({"instance": ["127.0.0.1:19465"]})
+           if not has_data(query_range(prom, q, start, end))]
+    assert one == []
+    ignoring = [f"{w}: {q}" for w, q in panel_queries({"instance": ["127.0.0.1:1"]})
+                if has_data(query_range(prom, q, start, end))]
+    assert ignoring == []
 
 
 def test_every_recording_rule_has_series(history):
@@ -83,7 +96,7 @@ def test_every_recording_rule_has_series(history):
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
-    assert len(names) == 33
+    assert len(names) == 39
 
 
 def test_history_shows_the_faults_it_was_given(history):

@@ -28,7 +28,7 @@ PROBE = textwrap.dedent("""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     line = [l for l in body.splitlines() if l.startswith('hermes_request_duration_seconds_count{status="success"}')]
     missing = []
-    for mod in ("grafanalib", "promql_parser", "hypothesis"):
+    for mod in ("grafanalib", "promql_parser", "jsonschema", "hypothesis"):
         try:
             __import__(mod)
         except ImportError:
@@ -67,7 +67,7 @@ def test_the_plugin_runs_without_extras(venv):
                                    "api_request_error", "post_tool_call", "on_session_end",
                                    "on_session_finalize", "on_session_reset"])
     assert got["line"] == ['hermes_request_duration_seconds_count{status="success"} 1.0']
-    assert got["missing"] == ["grafanalib", "promql_parser", "hypothesis"]
+    assert got["missing"] == ["grafanalib", "promql_parser", "jsonschema", "hypothesis"]
     assert got["loaded"] == ["hermes_dash", "hermes_dash.catalogue", "hermes_dash.config", "hermes_dash.exporter",
                              "hermes_dash.instrumentation", "hermes_dash.plugin"]
 

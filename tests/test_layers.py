@@ -19,7 +19,7 @@ LAYERS = ("runtime", "build", "harness", "cli")
 #: and Hermes' own `agent` package, which the plugin imports only when it runs inside Hermes
 RUNTIME_THIRD_PARTY = {"prometheus_client", "yaml", "agent"}
 #: what each extra adds, by import name -> distribution name in pyproject.toml
-EXTRA_MODULES = {"build": {"grafanalib": "grafanalib", "promql_parser": "promql-parser"},
+EXTRA_MODULES = {"build": {"grafanalib": "grafanalib", "promql_parser": "promql-parser", "jsonschema": "jsonschema"},
                  "test": {"hypothesis": "hypothesis"}}
 
 
@@ -136,8 +136,8 @@ def test_every_module_belongs_to_a_layer():
 
 
 def test_the_extras_declare_what_each_layer_imports():
-    """pyproject.toml: the runtime depends on prometheus-client and pyyaml only; `build` adds grafanalib
-    and promql-parser; `test` adds hypothesis (and builds on `build`)."""
+    """pyproject.toml: the runtime depends on prometheus-client and pyyaml only; `build` adds grafanalib,
+    promql-parser and jsonschema; `test` adds hypothesis (and builds on `build`)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
     def names(reqs):

@@ -87,4 +87,45 @@ def test_promtool_check_rules_lint_fatal_passes():
                           str(ROOT / "rules" / RECORDING_FILE), str(ROOT / "rules" / ALERTS_FILE)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 33 rules found" in out.stdout and "SUCCESS: 17 rules found" in out.stdout
+    assert "SUCCESS: 39 rules found" in out.stdout and "SUCCESS: 17 rules found" in out.stdout
+
+
+def test_several_jobs_are_alerted_on_separately(tmp_path):
+    """selectors.job naming two jobs (production and staging): the rules select both and keep `job`, so a
+    tool failing in production fires for production only, and staging having no target at all fires
+    HermesMetricsAbsent for staging only (promtool, on the rules generated from that config)."""
+    import yaml
+    from hermes_dash.build import generated_files, write_all
+    cfg = config_from_mapping({"selectors": {"job": "hermes-production|hermes-staging"}})
+    write_all(str(tmp_path), generated_files(cfg, ("rules",)))
+    calls = 'hermes_tool_call_total{{job="{job}", instance="a:9464", tool_name="web_search", status="{status}"}}'
+    series = [(calls.format(job="hermes-production", status="success"), "0+5x20"),
+              (calls.format(job="hermes-production", status="error"), "0+5x20"),
+              (calls.format(job="hermes-other", status="error"), "0+5x20"),  # not selected
+              ('up{job="hermes-production", instance="a:9464"}', "1x20")]
+    test = {"rule_files": [str(tmp_path / "rules" / RECORDING_FILE), str(tmp_path / "rules" / ALERTS_FILE)],
+            "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": [{"series": s, "values": v} for s, v in series],
+                       "alert_rule_test": [
+                           {"eval_time": "15m", "alertname": C.A_TOOL_ERROR_RATE, "exp_alerts": [{
+                               "exp_labels": {"severity": "warning", "team": "platform", "job": "hermes-production",
+                                              "tool_name": "web_search"},
+                               "exp_annotations": {
+                                   "summary": "A Hermes tool fails more than 5% of its calls",
+                                   "description": "50% of calls to tool web_search (job hermes-production) did not "
+                                                  "succeed over the last 5m: errors, timeouts, cancellations and "
+                                                  "blocks (threshold 5%).",
+                                   "runbook_url": f"{cfg.alerting.runbook_url_base}#hermestoolerrorrate"}}]},
+                           {"eval_time": "15m", "alertname": C.A_METRICS_ABSENT, "exp_alerts": [{
+                               "exp_labels": {"severity": "critical", "team": "platform", "job": "hermes-staging"},
+                               "exp_annotations": {
+                                   "summary": "No Hermes agent is being scraped",
+                                   "description": "No target of job hermes-staging has been scraped successfully for "
+                                                  "5m: every agent is down, or service discovery finds none. Every "
+                                                  "other Hermes alert is blind until this is fixed.",
+                                   "runbook_url": f"{cfg.alerting.runbook_url_base}#hermesmetricsabsent"}}]}]}]}
+    path = tmp_path / "two_jobs.yml"
+    path.write_text(yaml.safe_dump(test))
+    out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr

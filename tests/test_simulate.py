@@ -38,7 +38,7 @@ def test_agents_expose_the_catalogue_through_the_instrumentation():
     text = run(Fleet(FleetSpec(instances=1, tools=2, models=2, seed=1), ports=[1]))[0]
     names = {line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE")}
     assert {m.name for m in C.METRICS} <= names
-    assert {C.PROCESS_MEMORY, C.PROCESS_CPU, C.GPU_UTIL} <= names
+    assert {C.PROCESS_MEMORY, C.PROCESS_CPU} <= names
     assert value(text, C.TURN_DURATION.name + "_count") > 0
     assert value(text, C.COST.name) > 0
 

@@ -1,62 +1,81 @@
 """PromQL for the dashboards, built from catalogue names and the config's selectors.
 
-    q = Queries(DEFAULT)                 # or Queries(load_config(path))
-    q.turn_quantile(0.95)                # 'histogram_quantile(0.95, sum by (le) (hermes:request_...{...}))'
+    q = Queries(DEFAULT, variables=("model",))   # the queries of a dashboard with a model variable
+    q.turn_quantile(0.95)   # 'histogram_quantile(0.95, sum by (le) (hermes:request_...{job=~"$job", ...}))'
 
 Queries only; panel layout lives in hermes_dash.build.dashboards. PromQL syntax comes from
-``hermes_dash.build.promql``, shared with the rules. Grafana variables ($instance, $model,
-$tool_name) and macros ($__rate_interval, $__range) appear as Grafana expects them.
+``hermes_dash.build.promql``, shared with the rules. Grafana variables ($job, $instance, $model,
+$tool_name) and macros ($__rate_interval, $__range) appear as Grafana expects them: every selector is
+filtered by the job and instance pickers, as Grafana's dashboard linter requires.
 """
 from __future__ import annotations
+
+from typing import Sequence, Tuple
 
 from .. import catalogue as C
 from ..config import Config
 from .promql import Scope, histogram_quantile, matcher, one_of, sum_by
 
 RATE = "$__rate_interval"
-MODEL = matcher(C.L_MODEL, "$model", "=~")
-TOOL = matcher(C.L_TOOL, "$tool_name", "=~")
-INSTANCE = matcher(C.L_INSTANCE, "$instance", "=~")
 SUCCESS = matcher(C.L_STATUS, "success")
+NOT_SUCCESS = matcher(C.L_STATUS, "success", "!=")
 COMPLETED = matcher(C.L_OUTCOME, "completed")
+#: the series each dashboard variable takes its values from
+_VARIABLE_SOURCES = {C.L_JOB: C.ACTIVE_SESSIONS, C.L_INSTANCE: C.ACTIVE_SESSIONS, C.L_MODEL: C.TOKENS,
+                     C.L_TOOL: C.TOOL_CALLS}
+
+
+def variable(label: str) -> str:
+    """The matcher of a dashboard variable named after its label: model=~"$model"."""
+    return matcher(label, f"${label}", "=~")
 
 
 class Queries:
-    def __init__(self, cfg: Config):
+    """The queries of one dashboard, whose variables are `job`, `instance` and `variables`.
+
+    Every selector carries job=~"$job" and instance=~"$instance"; a query filters by model or tool only
+    where the dashboard has that variable (a variable Grafana does not know is sent literally)."""
+
+    def __init__(self, cfg: Config, variables: Sequence[str] = ()):
         self.cfg = cfg
-        job = one_of(C.L_JOB, cfg.selectors.jobs)
-        #: raw series of the job on the chosen instances
-        self.raw = Scope(job, INSTANCE)
-        #: recorded series of the job (recording rules keep `job`; only some keep `instance`)
-        self.recorded = Scope(job)
+        self.variables: Tuple[str, ...] = (C.L_JOB, C.L_INSTANCE) + tuple(variables)
+        #: every series a panel reads: the chosen jobs and instances
+        self.scope = Scope(variable(C.L_JOB), variable(C.L_INSTANCE))
+
+    def _by(self, label: str) -> Tuple[str, ...]:
+        """The matcher of `label`'s variable, when this dashboard has it."""
+        return (variable(label),) if label in self.variables else ()
 
     def _sum(self, series: str, *matchers: str, by: tuple = (), fn: str = "rate", window: str = RATE) -> str:
         """sum [by (...)] (fn(series{job, instance, matchers}[window]))"""
-        return self.raw.sum(series, window, *matchers, by=by, fn=fn)
+        return self.scope.sum(series, window, *matchers, by=by, fn=fn)
+
+    def _recorded(self, rule: C.RecordingRule, *matchers: str, by: tuple = ()) -> str:
+        """A per-instance recording rule summed over the chosen instances."""
+        return sum_by(by, self.scope.rec(rule, *matchers))
 
     def _quantile(self, q: float, rule: C.RecordingRule, *matchers: str, by: tuple = ()) -> str:
-        """histogram_quantile over a recorded per-bucket rate, summed by `le` and `by`."""
-        return histogram_quantile(q, sum_by((C.L_LE,) + by, self.recorded.rec(rule, *matchers)))
+        """histogram_quantile over a recorded per-instance bucket rate, summed by `le` and `by`."""
+        return histogram_quantile(q, self._recorded(rule, *matchers, by=(C.L_LE,) + by))
 
     # -- variables ----------------------------------------------------------------------------------
-    _VARIABLE_SOURCES = {C.L_INSTANCE: C.ACTIVE_SESSIONS, C.L_MODEL: C.TOKENS, C.L_TOOL: C.TOOL_CALLS}
-
     def variable_values(self, label: str) -> str:
-        """The query of the dashboard variable named after `label`: its values on a catalogue metric."""
-        return f"label_values({self.recorded.series(self._VARIABLE_SOURCES[label].name)}, {label})"
+        """The query of the dashboard variable `label`: its values on a catalogue metric, within the
+        configured jobs (the job variable) or the chosen ones (the others)."""
+        source = _VARIABLE_SOURCES[label].name
+        within = Scope(one_of(C.L_JOB, self.cfg.selectors.jobs)) if label == C.L_JOB else \
+            Scope(variable(C.L_JOB)) if label == C.L_INSTANCE else self.scope
+        return f"label_values({within.series(source)}, {label})"
 
     # -- latency ------------------------------------------------------------------------------------
     def turn_quantile(self, q: float) -> str:
-        """From the recorded per-instance bucket rates (the instance variable applies)."""
-        return self._quantile(q, C.RULE_TURN_BUCKETS, INSTANCE)
+        return self._quantile(q, C.RULE_TURN_BUCKETS)
 
     def step_quantile(self, q: float) -> str:
-        """From the recorded per-bucket rates: every instance of the job."""
-        return self._quantile(q, C.RULE_STEP_BUCKETS, MODEL, by=(C.L_MODEL, C.L_STEP_TYPE))
+        return self._quantile(q, C.RULE_INSTANCE_STEP_BUCKETS, *self._by(C.L_MODEL), by=(C.L_MODEL, C.L_STEP_TYPE))
 
     def tool_quantile(self, q: float) -> str:
-        """From the recorded per-bucket rates: every instance of the job."""
-        return self._quantile(q, C.RULE_TOOL_BUCKETS, TOOL, by=(C.L_TOOL,))
+        return self._quantile(q, C.RULE_INSTANCE_TOOL_BUCKETS, *self._by(C.L_TOOL), by=(C.L_TOOL,))
 
     # -- reliability --------------------------------------------------------------------------------
     def turn_success_rate(self) -> str:
@@ -64,77 +83,79 @@ class Queries:
         return f"{self._sum(m, SUCCESS)} / {self._sum(m)}"
 
     def tool_failure_share(self) -> str:
-        """The recorded failure ratio HermesToolErrorRate reads: every instance of the job."""
-        return self.recorded.rec(C.RULE_TOOL_FAILURE_RATIO, TOOL)
+        """What HermesToolErrorRate compares, for the chosen instances: calls that did not succeed over
+        all calls, by tool."""
+        tool, by = self._by(C.L_TOOL), (C.L_TOOL,)
+        return (f"{self._recorded(C.RULE_INSTANCE_TOOL_CALLS, *tool, NOT_SUCCESS, by=by)} / "
+                f"{self._recorded(C.RULE_INSTANCE_TOOL_CALLS, *tool, by=by)}")
 
     def tool_calls_by_status(self) -> str:
-        return self.recorded.rec(C.RULE_TOOL_CALLS_BY_STATUS, TOOL)
+        return self._recorded(C.RULE_INSTANCE_TOOL_CALLS, *self._by(C.L_TOOL), by=(C.L_TOOL, C.L_STATUS))
 
     def llm_errors_by_type(self) -> str:
-        return self._sum(C.LLM_ERRORS.name, MODEL, by=(C.L_ERROR_TYPE,))
+        return self._sum(C.LLM_ERRORS.name, *self._by(C.L_MODEL), by=(C.L_ERROR_TYPE,))
 
     def llm_error_rate(self) -> str:
-        return f"{self._sum(C.LLM_ERRORS.name, MODEL)} / {self._sum(C.LLM_REQUESTS.name, MODEL)}"
+        model = self._by(C.L_MODEL)
+        return f"{self._sum(C.LLM_ERRORS.name, *model)} / {self._sum(C.LLM_REQUESTS.name, *model)}"
 
     def instances_up(self) -> str:
-        return self.raw.series(C.UP)
+        return self.scope.series(C.UP)
 
     # -- cost ---------------------------------------------------------------------------------------
     def tokens_by_model_type(self) -> str:
-        return self._sum(C.TOKENS.name, MODEL, by=(C.L_MODEL, C.L_TOKEN_TYPE))
+        return self._sum(C.TOKENS.name, *self._by(C.L_MODEL), by=(C.L_MODEL, C.L_TOKEN_TYPE))
 
     def cost_per_hour(self) -> str:
-        return f"{self._sum(C.COST.name, MODEL)} * 3600"
+        return f"{self._sum(C.COST.name, *self._by(C.L_MODEL))} * 3600"
 
     def cost_by_model_per_hour(self) -> str:
-        return f"{self._sum(C.COST.name, MODEL, by=(C.L_MODEL,))} * 3600"
+        return f"{self._sum(C.COST.name, *self._by(C.L_MODEL), by=(C.L_MODEL,))} * 3600"
 
     def cost_last_24h(self) -> str:
-        """The recorded 24 h spend HermesDailyCostBudget reads: every instance of the job."""
-        return sum_by((), self.recorded.rec(C.RULE_COST_24H))
+        """USD over the last 24 h of the chosen instances (what HermesDailyCostBudget sums for the job)."""
+        return self._recorded(C.RULE_INSTANCE_COST_24H)
 
     def cost_budget_burn(self) -> str:
         return f"{self.cost_last_24h()} / {self.cfg.thresholds.daily_cost_budget_usd:g}"
 
     def token_budget_burn(self) -> str:
-        return f"{sum_by((), self.recorded.rec(C.RULE_TOKENS_24H))} / {self.cfg.thresholds.daily_token_budget:g}"
+        return f"{self._recorded(C.RULE_INSTANCE_TOKENS_24H)} / {self.cfg.thresholds.daily_token_budget:g}"
 
     def cost_per_session(self) -> str:
         return (f"{self._sum(C.COST.name, fn='increase', window='1h')} / "
                 f"{self._sum(C.SESSIONS.name, fn='increase', window='1h')}")
 
-    def token_rate_fleet(self) -> str:
-        """Tokens/s of the whole job from the recording rule HermesTokenSpike reads (no instance filter)."""
-        return self.recorded.rec(C.RULE_TOKENS_RATE)
+    def token_rate(self) -> str:
+        """Tokens/s of the chosen instances over 5m (what HermesTokenSpike compares, for the whole job)."""
+        return self._recorded(C.RULE_INSTANCE_TOKENS_RATE)
 
     def token_spike_level(self) -> str:
-        """The rate above which HermesTokenSpike's ratio condition holds: factor x the hourly average."""
-        return f"{self.cfg.thresholds.token_spike_factor:g} * avg_over_time({self.recorded.rec(C.RULE_TOKENS_RATE)}[1h])"
+        """factor x the hourly average of that rate: above it (and the floor), HermesTokenSpike's condition holds."""
+        avg = f"avg_over_time({self.scope.rec(C.RULE_INSTANCE_TOKENS_RATE)}[1h])"
+        return f"{self.cfg.thresholds.token_spike_factor:g} * {sum_by((), avg)}"
 
     def unpriced_tokens(self) -> str:
-        return self._sum(C.UNPRICED_TOKENS.name, by=(C.L_MODEL,))
-
-    def gpu_utilisation(self) -> str:
-        return f"avg by (gpu, Hostname) ({Scope(INSTANCE).series(C.GPU_UTIL)}) / 100"
+        return self._sum(C.UNPRICED_TOKENS.name, *self._by(C.L_MODEL), by=(C.L_MODEL,))
 
     # -- capacity -----------------------------------------------------------------------------------
     def active_sessions(self) -> str:
-        return sum_by((C.L_INSTANCE,), self.raw.series(C.ACTIVE_SESSIONS.name))
+        return sum_by((C.L_INSTANCE,), self.scope.series(C.ACTIVE_SESSIONS.name))
 
     def active_sessions_total(self) -> str:
-        return sum_by((), self.raw.series(C.ACTIVE_SESSIONS.name))
+        return sum_by((), self.scope.series(C.ACTIVE_SESSIONS.name))
 
     def capacity_used(self) -> str:
         return f"{self.active_sessions()} / {self.cfg.thresholds.session_capacity_per_instance:g}"
 
     def queue_depth(self) -> str:
-        return sum_by((C.L_INSTANCE,), self.raw.series(C.QUEUE_DEPTH.name))
+        return sum_by((C.L_INSTANCE,), self.scope.series(C.QUEUE_DEPTH.name))
 
     def memory(self) -> str:
-        return self.raw.series(C.PROCESS_MEMORY)
+        return self.scope.series(C.PROCESS_MEMORY)
 
     def cpu(self) -> str:
-        return self.raw.rate(C.PROCESS_CPU, RATE)
+        return self.scope.rate(C.PROCESS_CPU, RATE)
 
     # -- business -----------------------------------------------------------------------------------
     def completion_rate(self) -> str:
@@ -151,4 +172,6 @@ class Queries:
         return self._sum(C.SESSION_STEPS.name + "_bucket", by=(C.L_LE,), fn="increase", window="$__range")
 
     def alerts_firing(self) -> str:
-        return Scope().series(C.ALERTS, matcher(C.L_ALERTNAME, "Hermes.*", "=~"), matcher(C.L_ALERTSTATE, C.FIRING))
+        """Firing Hermes alerts of the chosen jobs (the dashboards' annotation)."""
+        return Scope().series(C.ALERTS, matcher(C.L_ALERTNAME, "Hermes.*", "=~"),
+                              matcher(C.L_ALERTSTATE, C.FIRING), variable(C.L_JOB))

@@ -10,11 +10,10 @@ Each agent is a `HermesMetrics` on its own registry: sessions arrive at random (
 each runs turns of reasoning steps with LLM calls, tokens, cost and tool calls, recorded through the same
 helpers the Hermes plugin uses — never hand-written exposition text. Faults change what happens: a tool
 outage, LLM rate limiting, a latency surge, a cost surge, a token spike, an instance crash. Besides the
-Hermes metrics each agent exposes what the dashboards read from other exporters: process memory and CPU
-(simulated, as prometheus_client's process collector would report) and GPU utilisation (standing in for
-NVIDIA's DCGM exporter).
+Hermes metrics each agent exposes the process memory and CPU the capacity dashboard reads (simulated, as
+prometheus_client's process collector would report them).
 
-This module does not start Prometheus or Alertmanager (`hermes_dash.servers` does).
+This module does not start Prometheus or Alertmanager (`hermes_dash.harness.servers` does).
 """
 from __future__ import annotations
 
@@ -80,7 +79,7 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 class _SimulatedProcess:
     """process_resident_memory_bytes / process_cpu_seconds_total as prometheus_client's process collector
-    reports them, and DCGM_FI_DEV_GPU_UTIL as NVIDIA's DCGM exporter does, for a simulated agent."""
+    reports them, for a simulated agent."""
 
     def __init__(self, agent: "Agent"):
         self.agent = agent
@@ -91,11 +90,7 @@ class _SimulatedProcess:
         mem.add_metric([], 250e6 + 2e6 * a.in_flight_count())
         cpu = CounterMetricFamily(C.PROCESS_CPU[: -len("_total")], "Total user and system CPU time spent in seconds.")
         cpu.add_metric([], a.cpu_seconds)
-        gpu = GaugeMetricFamily(C.GPU_UTIL, "GPU utilization (in %).", labels=["gpu", "Hostname", "UUID", "modelName",
-                                                                               "device"])
-        gpu.add_metric(["0", a.name.split(":")[0], f"GPU-{a.index:08d}", "NVIDIA H100", "nvidia0"],
-                       min(100.0, 20.0 + 5.0 * a.in_flight_count()))
-        return [mem, cpu, gpu]
+        return [mem, cpu]
 
 
 class Agent:

@@ -18,33 +18,17 @@ from grafanalib._gen import DashboardEncoder
 from ...config import Config
 from ..text import JSON_MARK
 from ._common import Registered, registered, registry
+from ._save_model import save_model
 
 __all__ = ["Registered", "registry", "registered", "build_json", "render", "render_all"]
 
 
 def build_json(name: str, cfg: Config) -> dict:
-    """The dashboard `name` as Grafana JSON (a dict)."""
+    """The dashboard `name` as Grafana JSON (a dict): what Grafana 13 itself would save."""
     d = registered(name).build(cfg)
-    data = json.loads(json.dumps(d.to_json_data(), cls=DashboardEncoder))
-    data["description"] = f"{data.get('description') or ''} {JSON_MARK}".strip()
-    for legacy in _LEGACY_KEYS:  # pre-5.0 keys grafanalib still emits; Grafana ignores them
-        data.pop(legacy, None)
-    data = _drop_nulls(data)
-    data["id"] = None  # Grafana assigns the numeric id; the uid identifies the dashboard
+    data = save_model(json.loads(json.dumps(d.to_json_data(), cls=DashboardEncoder)), cfg.grafana.datasource)
+    data["description"] = f"{data['description']} {JSON_MARK}".strip()
     return data
-
-
-_LEGACY_KEYS = ("__inputs", "hideControls", "rows", "sharedCrosshair", "style", "gnetId")
-
-
-def _drop_nulls(x):
-    """Remove keys whose value is null (Grafana reads a missing key as its default), except a threshold
-    step's `value`, where null means "from minus infinity"."""
-    if isinstance(x, dict):
-        return {k: _drop_nulls(v) for k, v in x.items() if v is not None or k == "value"}
-    if isinstance(x, list):
-        return [_drop_nulls(v) for v in x]
-    return x
 
 
 def render(data: dict) -> str:

@@ -80,8 +80,12 @@ class Q:
     format: str = "time_series"
 
 
-#: appended to the description of a panel read from a recording rule (they keep `job`, not `instance`)
-ALL_INSTANCES = " Every instance of the job (the instance variable does not apply): read from the recording rule `{}`."
+#: the variables every dashboard has (Grafana's dashboard linter requires both), then those a dashboard adds
+SCOPE_VARIABLES = (C.L_JOB, C.L_INSTANCE)
+#: each variable's label in Grafana's variable bar (the linter wants "Job" and "Instance")
+VARIABLE_LABELS = {C.L_JOB: "Job", C.L_INSTANCE: "Instance", C.L_MODEL: "Model", C.L_TOOL: "Tool"}
+#: a multi-select variable at All matches every non-empty value (the linter's allValue for job and instance)
+ALL_VALUE = ".+"
 
 
 @dataclass(frozen=True)
@@ -163,19 +167,19 @@ def _panel(p: Panel, pid: int, x: int, y: int):
                         legendCalcs=["lastNotNull", "max"], tooltipMode="multi", **common)
 
 
-def _variables(q: Queries, cfg: Config, names: Sequence[str]):
+def _variables(q: Queries, cfg: Config):
     out = [G.Template(name="datasource", label="Data source", type="datasource", query="prometheus",
                       default=cfg.grafana.datasource, hide=0)]
-    for n in names:
-        out.append(G.Template(name=n, label=n, query=q.variable_values(n), dataSource=DS, includeAll=True, multi=True,
-                              allValue=".*", default="$__all", refresh=2, sort=1))
+    for n in q.variables:
+        out.append(G.Template(name=n, label=VARIABLE_LABELS[n], query=q.variable_values(n), dataSource=DS,
+                              includeAll=True, multi=True, allValue=ALL_VALUE, default="$__all", refresh=2, sort=1))
     return out
 
 
-def dashboard(name: str, cfg: Config, rows: Sequence[Row],
-              variables: Sequence[str] = ("instance",)) -> G.Dashboard:
-    """Lay `rows` out on the grid and build the registered dashboard `name` (uid hermes-<name>)."""
-    q = Queries(cfg)
+def dashboard(name: str, q: Queries, rows: Sequence[Row]) -> G.Dashboard:
+    """Lay `rows` out on the grid and build the registered dashboard `name` (uid hermes-<name>), with the
+    variables its queries `q` were built for."""
+    cfg = q.cfg
     panels = []
     y, pid = 0, 1
     for row in rows:
@@ -194,9 +198,9 @@ def dashboard(name: str, cfg: Config, rows: Sequence[Row],
     me = registered(name)
     return G.Dashboard(
         title=me.title, uid=me.uid, description=me.about, tags=[TAG], panels=panels,
-        editable=True, schemaVersion=SCHEMA_VERSION, timezone="browser", refresh="1m", graphTooltip=1,
+        editable=False, schemaVersion=SCHEMA_VERSION, timezone="browser", refresh="1m", graphTooltip=1,
         time=G.Time(cfg.grafana.time_from, "now"),
-        templating=G.Templating(list=_variables(q, cfg, variables)),
+        templating=G.Templating(list=_variables(q, cfg)),
         annotations=G.Annotations(list=[{
             "name": "Hermes alerts", "enable": True, "datasource": DS, "expr": q.alerts_firing(),
             "iconColor": "red", "step": "60s", "titleFormat": "{{alertname}}",

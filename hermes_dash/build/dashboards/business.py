@@ -8,11 +8,13 @@ NAME = "business"
 TITLE = "Hermes / Business"
 ORDER = 5
 ABOUT = "Whether Hermes agents finish the tasks they are given, and how many steps it takes."
+#: the dashboard's variables besides job and instance
+VARIABLES = ()
 
 
 def build(cfg: Config):
-    q, t = Queries(cfg), cfg.thresholds
-    return dashboard(NAME, cfg, [
+    q, t = Queries(cfg, VARIABLES), cfg.thresholds
+    return dashboard(NAME, q, [
         Row("Outcomes", [
             Panel("Task completion rate", (Q(q.completion_rate(), "completed"),), "percentunit", C.SESSIONS,
                   width=8, kind="stat", threshold=t.task_completion_target, threshold_below=True),

@@ -8,18 +8,20 @@ NAME = "capacity"
 TITLE = "Hermes / Capacity"
 ORDER = 4
 ABOUT = "Sessions in progress against capacity, queueing, and agent process resources."
+#: the dashboard's variables besides job and instance
+VARIABLES = ()
 
 
 def build(cfg: Config):
-    q, t = Queries(cfg), cfg.thresholds
+    q, t = Queries(cfg, VARIABLES), cfg.thresholds
     cap = t.session_capacity_per_instance
-    return dashboard(NAME, cfg, [
+    return dashboard(NAME, q, [
         Row("Sessions", [
             Panel("Active sessions by instance", (Q(q.active_sessions(), "{{instance}}"),), "short",
                   C.ACTIVE_SESSIONS, threshold=cap),
             Panel("Capacity used by instance", (Q(q.capacity_used(), "{{instance}}"),), "percentunit",
-                  f"Active sessions over the configured capacity of {cap:g} per instance.",
-                  threshold=t.capacity_warning_ratio),
+                  f"Active sessions over the configured capacity of {cap:g} per instance "
+                  f"(metric `{C.ACTIVE_SESSIONS.name}`).", threshold=t.capacity_warning_ratio),
             Panel("Queue depth by instance", (Q(q.queue_depth(), "{{instance}}"),), "short", C.QUEUE_DEPTH,
                   width=24),
         ]),

@@ -1,31 +1,32 @@
-"""Cost: tokens, dollars per hour and per day, per session, unpriced tokens, budget burn, GPU."""
+"""Cost: tokens, dollars per hour and per day, per session, unpriced tokens, budget burn."""
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
-from ._common import ALL_INSTANCES as _ALL
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "cost"
 TITLE = "Hermes / Cost"
 ORDER = 3
 ABOUT = "Token use and LLM API spend of Hermes agents against the configured budgets."
+#: the dashboard's variables besides job and instance
+VARIABLES = (C.L_MODEL,)
 
 
 def build(cfg: Config):
-    q, t = Queries(cfg), cfg.thresholds
-    return dashboard(NAME, cfg, [
+    q, t = Queries(cfg, VARIABLES), cfg.thresholds
+    return dashboard(NAME, q, [
         Row("Spend", [
             Panel("USD per hour", (Q(q.cost_per_hour(), "USD/h"),), "currencyUSD", C.COST, kind="stat", width=6,
                   threshold=t.cost_per_hour_usd),
             Panel("USD in the last 24 h", (Q(q.cost_last_24h(), "USD"),), "currencyUSD",
-                  "LLM API cost in US dollars over the last 24 hours." + _ALL.format(C.RULE_COST_24H.name),
+                  f"LLM API cost in US dollars over the last 24 hours (metric `{C.COST.name}`).",
                   kind="stat", width=6, threshold=t.daily_cost_budget_usd),
             Panel("Daily cost budget used", (Q(q.cost_budget_burn(), "cost"),), "percentunit",
-                  f"USD spent in the last 24 h over the daily budget of {t.daily_cost_budget_usd:g} USD."
-                  + _ALL.format(C.RULE_COST_24H.name), kind="stat", width=6, threshold=1),
+                  f"USD spent in the last 24 h over the daily budget of {t.daily_cost_budget_usd:g} USD "
+                  f"(metric `{C.COST.name}`).", kind="stat", width=6, threshold=1),
             Panel("Daily token budget used", (Q(q.token_budget_burn(), "tokens"),), "percentunit",
-                  f"Tokens used in the last 24 h over the daily budget of {t.daily_token_budget:g}."
-                  + _ALL.format(C.RULE_TOKENS_24H.name), kind="stat", width=6, threshold=1),
+                  f"Tokens used in the last 24 h over the daily budget of {t.daily_token_budget:g} "
+                  f"(metric `{C.TOKENS.name}`).", kind="stat", width=6, threshold=1),
             Panel("USD per hour by model", (Q(q.cost_by_model_per_hour(), "{{model}}"),), "currencyUSD", C.COST,
                   width=12, threshold=t.cost_per_hour_usd, stacked=True),
             Panel("USD per finished session", (Q(q.cost_per_session(), "USD/session"),), "currencyUSD",
@@ -36,18 +37,13 @@ def build(cfg: Config):
             Panel("Tokens per second by model and type", (Q(q.tokens_by_model_type(), "{{model}} {{token_type}}"),),
                   "short", C.TOKENS, width=8, stacked=True),
             Panel("Token rate against the spike alert",
-                  (Q(q.token_rate_fleet(), "tokens/s (5m)"),
+                  (Q(q.token_rate(), "tokens/s (5m)"),
                    Q(q.token_spike_level(), f"{t.token_spike_factor:g}x hourly average")),
-                  "short", "Tokens per second of all instances of the job (recording rule "
-                  f"`{C.RULE_TOKENS_RATE.name}`), the level {t.token_spike_factor:g}x its hourly average, and "
-                  f"the floor of {t.token_spike_min_tokens_per_second:g} tokens/s: HermesTokenSpike fires when "
-                  "the rate stays above both.", width=8, threshold=t.token_spike_min_tokens_per_second),
+                  "short", f"Tokens per second of the chosen instances (metric `{C.TOKENS.name}`), the level "
+                  f"{t.token_spike_factor:g}x its hourly average, and the floor of "
+                  f"{t.token_spike_min_tokens_per_second:g} tokens/s: {C.A_TOKEN_SPIKE} fires when the rate of "
+                  "the whole job stays above both.", width=8, threshold=t.token_spike_min_tokens_per_second),
             Panel("Unpriced tokens per second", (Q(q.unpriced_tokens(), "{{model}}"),), "short",
                   C.UNPRICED_TOKENS, width=8),
         ]),
-        Row("GPU (where the DCGM exporter is scraped)", [
-            Panel("GPU utilisation", (Q(q.gpu_utilisation(), "{{Hostname}} GPU {{gpu}}"),), "percentunit",
-                  "GPU utilisation from NVIDIA's DCGM exporter (metric `DCGM_FI_DEV_GPU_UTIL`), for "
-                  "self-hosted models; empty when no DCGM exporter is scraped.", width=24),
-        ]),
-    ], ("instance", "model"))
+    ])

@@ -2,18 +2,19 @@
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
-from ._common import ALL_INSTANCES as _ALL
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "latency"
 TITLE = "Hermes / Latency"
 ORDER = 1
 ABOUT = "Turn, step and tool latency of Hermes agents."
+#: the dashboard's variables besides job and instance
+VARIABLES = (C.L_MODEL, C.L_TOOL)
 
 
 def build(cfg: Config):
-    q, t = Queries(cfg), cfg.thresholds
-    return dashboard(NAME, cfg, [
+    q, t = Queries(cfg, VARIABLES), cfg.thresholds
+    return dashboard(NAME, q, [
         Row("Turns (user message to final answer)", [
             Panel("Turn latency P50 / P95 / P99", (Q(q.turn_quantile(0.5), "P50"), Q(q.turn_quantile(0.95), "P95"),
                   Q(q.turn_quantile(0.99), "P99")), "s", C.TURN_DURATION, width=16,
@@ -25,10 +26,9 @@ def build(cfg: Config):
         ]),
         Row("Reasoning steps (LLM calls)", [
             Panel("Step P95 by model and step type", (Q(q.step_quantile(0.95), "{{model}} {{step_type}}"),),
-                  "s", C.STEP_DURATION.help + _ALL.format(C.RULE_STEP_BUCKETS.name), width=24),
+                  "s", C.STEP_DURATION, width=24),
         ]),
         Row("Tools", [
-            Panel("Tool P95 by tool", (Q(q.tool_quantile(0.95), "{{tool_name}}"),), "s",
-                  C.TOOL_DURATION.help + _ALL.format(C.RULE_TOOL_BUCKETS.name), width=24),
+            Panel("Tool P95 by tool", (Q(q.tool_quantile(0.95), "{{tool_name}}"),), "s", C.TOOL_DURATION, width=24),
         ]),
-    ], ("instance", "model", "tool_name"))
+    ])

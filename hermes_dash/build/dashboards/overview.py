@@ -8,11 +8,13 @@ NAME = "overview"
 TITLE = "Hermes / Overview"
 ORDER = 0
 ABOUT = "Headline numbers of Hermes agents; each panel links to its dashboard."
+#: the dashboard's variables besides job and instance
+VARIABLES = ()
 
 
 def build(cfg: Config):
-    q, t = Queries(cfg), cfg.thresholds
-    return dashboard(NAME, cfg, [
+    q, t = Queries(cfg, VARIABLES), cfg.thresholds
+    return dashboard(NAME, q, [
         Row("Hermes at a glance", [
             Panel("Turn P95 latency", (Q(q.turn_quantile(0.95), "P95"),), "s", C.TURN_DURATION, kind="stat",
                   width=4, threshold=t.latency_p95_seconds, link="latency"),

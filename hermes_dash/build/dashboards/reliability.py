@@ -2,18 +2,19 @@
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
-from ._common import ALL_INSTANCES as _ALL
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "reliability"
 TITLE = "Hermes / Reliability"
 ORDER = 2
 ABOUT = "Turn success, tool and LLM failures, and instance health of Hermes agents."
+#: the dashboard's variables besides job and instance
+VARIABLES = (C.L_MODEL, C.L_TOOL)
 
 
 def build(cfg: Config):
-    q, t = Queries(cfg), cfg.thresholds
-    return dashboard(NAME, cfg, [
+    q, t = Queries(cfg, VARIABLES), cfg.thresholds
+    return dashboard(NAME, q, [
         Row("Turns and instances", [
             Panel("Turn success rate", (Q(q.turn_success_rate(), "success"),), "percentunit", C.TURN_DURATION,
                   kind="stat", width=8),
@@ -23,10 +24,11 @@ def build(cfg: Config):
         ]),
         Row("Tools", [
             Panel("Tool failure share by tool", (Q(q.tool_failure_share(), "{{tool_name}}"),), "percentunit",
-                  "Share of each tool's calls that did not succeed (error, timeout, cancelled, blocked), over 5m."
-                  + _ALL.format(C.RULE_TOOL_FAILURE_RATIO.name), threshold=t.tool_error_rate),
+                  "Share of each tool's calls that did not succeed (error, timeout, cancelled, blocked), over 5m: "
+                  f"what {C.A_TOOL_ERROR_RATE} compares with its threshold (metric `{C.TOOL_CALLS.name}`).",
+                  threshold=t.tool_error_rate),
             Panel("Tool calls by tool and status", (Q(q.tool_calls_by_status(), "{{tool_name}} {{status}}"),),
-                  "reqps", C.TOOL_CALLS.help + _ALL.format(C.RULE_TOOL_CALLS_BY_STATUS.name), stacked=True),
+                  "reqps", C.TOOL_CALLS, stacked=True),
         ]),
         Row("LLM API", [
             Panel("LLM error rate", (Q(q.llm_error_rate(), "errors / calls"),), "percentunit", C.LLM_REQUESTS,
@@ -34,4 +36,4 @@ def build(cfg: Config):
             Panel("LLM errors by type", (Q(q.llm_errors_by_type(), "{{error_type}}"),), "reqps", C.LLM_ERRORS,
                   stacked=True),
         ]),
-    ], ("instance", "model", "tool_name"))
+    ])

@@ -50,4 +50,12 @@ def group(cfg: Config) -> Group:
         per_bucket(C.RULE_STEP_BUCKETS, C.STEP_DURATION),
         per_bucket(C.RULE_TOOL_BUCKETS, C.TOOL_DURATION),
         Recording(C.RULE_TOOL_CALLS_BY_STATUS, e.sum(calls, "5m", by=C.RULE_TOOL_CALLS_BY_STATUS.labels)),
+        per_bucket(C.RULE_INSTANCE_STEP_BUCKETS, C.STEP_DURATION),
+        per_bucket(C.RULE_INSTANCE_TOOL_BUCKETS, C.TOOL_DURATION),
+        Recording(C.RULE_INSTANCE_TOOL_CALLS, e.sum(calls, "5m", by=C.RULE_INSTANCE_TOOL_CALLS.labels)),
+        Recording(C.RULE_INSTANCE_COST_24H,
+                  e.sum(C.COST.name, "24h", by=C.RULE_INSTANCE_COST_24H.labels, fn="increase")),
+        Recording(C.RULE_INSTANCE_TOKENS_24H,
+                  e.sum(C.TOKENS.name, "24h", by=C.RULE_INSTANCE_TOKENS_24H.labels, fn="increase")),
+        Recording(C.RULE_INSTANCE_TOKENS_RATE, e.sum(C.TOKENS.name, "5m", by=C.RULE_INSTANCE_TOKENS_RATE.labels)),
     ))
