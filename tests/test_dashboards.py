@@ -1,7 +1,6 @@
 """The generated Grafana dashboards: current, deterministic, what Grafana 13.2.3 itself would save, clean
 under Grafana's own linter and types, filtered by the job and instance pickers, naming only known series."""
 import copy
-import json
 import re
 
 import pytest
