@@ -251,6 +251,8 @@ RULE_TURN_P95 = RecordingRule(
     "hermes:request_duration_p95:5m", (L_JOB,), "P95 of turn duration in seconds, over 5m.")
 RULE_TURN_P99 = RecordingRule(
     "hermes:request_duration_p99:5m", (L_JOB,), "P99 of turn duration in seconds, over 5m.")
+RULE_STEP_P95 = RecordingRule(
+    "hermes:step_duration_p95:5m", (L_JOB, L_MODEL), "P95 of a model's reasoning step duration in seconds, over 5m.")
 RULE_COST_PER_HOUR = RecordingRule(
     "hermes:cost_per_hour_usd", (L_JOB, L_MODEL), "USD per hour, averaged over the last hour.")
 RULE_COST_24H = RecordingRule(
@@ -303,7 +305,7 @@ RULE_ACTIVE_SESSIONS = RecordingRule(
 
 RECORDING_RULES: Tuple[RecordingRule, ...] = (
     RULE_TOOL_SUCCESS_RATE, RULE_TOOL_FAILURE_RATIO, RULE_TOOL_CALLS_RATE, RULE_LLM_ERROR_RATIO,
-    RULE_LLM_REQUESTS_RATE, RULE_TURN_P95, RULE_TURN_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
+    RULE_LLM_REQUESTS_RATE, RULE_TURN_P95, RULE_TURN_P99, RULE_STEP_P95, RULE_COST_PER_HOUR, RULE_COST_24H,
     RULE_TOKENS_24H, RULE_TOKENS_RATE, RULE_UNPRICED_TOKENS_RATE, RULE_SESSIONS_1H, RULE_COMPLETION_RATIO,
     RULE_ACTIVE_SESSIONS, RULE_TURN_BUCKETS, RULE_STEP_BUCKETS, RULE_TOOL_BUCKETS, RULE_TOOL_CALLS_BY_STATUS,
     RULE_INSTANCE_STEP_BUCKETS, RULE_INSTANCE_TOOL_BUCKETS, RULE_INSTANCE_TOOL_CALLS, RULE_INSTANCE_COST_24H,
@@ -339,6 +341,7 @@ def recording_rule(name: str) -> Optional[RecordingRule]:
 # ---------------------------------------------------------------------------------------------------------
 A_HIGH_LATENCY = "HermesHighLatency"
 A_CRITICAL_LATENCY = "HermesCriticalLatency"
+A_STEP_LATENCY = "HermesStepLatencyHigh"
 A_TOOL_ERROR_RATE = "HermesToolErrorRate"
 A_LLM_ERROR_RATE = "HermesLLMErrorRate"
 A_INSTANCE_DOWN = "HermesInstanceDown"
@@ -353,7 +356,7 @@ A_UNPRICED_TOKENS = "HermesUnpricedTokens"
 A_TURN_ERROR_BUDGET_BURN = "HermesTurnErrorBudgetBurn"
 A_TURN_LATENCY_BUDGET_BURN = "HermesTurnLatencyBudgetBurn"
 ALERT_NAMES = (
-    A_HIGH_LATENCY, A_CRITICAL_LATENCY, A_TOOL_ERROR_RATE, A_LLM_ERROR_RATE, A_INSTANCE_DOWN,
+    A_HIGH_LATENCY, A_CRITICAL_LATENCY, A_STEP_LATENCY, A_TOOL_ERROR_RATE, A_LLM_ERROR_RATE, A_INSTANCE_DOWN,
     A_METRICS_ABSENT, A_COST_OVERRUN, A_DAILY_COST_BUDGET, A_DAILY_TOKEN_BUDGET, A_TOKEN_SPIKE,
     A_SESSIONS_NEAR_CAPACITY, A_TASK_COMPLETION_LOW, A_UNPRICED_TOKENS, A_TURN_ERROR_BUDGET_BURN,
     A_TURN_LATENCY_BUDGET_BURN,

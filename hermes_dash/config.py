@@ -87,6 +87,10 @@ class Thresholds:
     latency_p95_seconds: float = 30.0
     # HermesCriticalLatency (critical) and the latency dashboard's P99 line.
     latency_p99_seconds: float = 120.0
+    # HermesStepLatencyHigh and the latency dashboard's step P95 line: the seed's "LLM step slow", a
+    # model's reasoning steps (LLM API calls) with a P95 above this. A bucket boundary of
+    # hermes_step_duration_seconds keeps the quantile exact there.
+    step_p95_seconds: float = 10.0
     # HermesToolErrorRate and the reliability dashboard's tool failure line: share of a tool's calls that
     # did not succeed (errors, timeouts, cancellations, blocks).
     tool_error_rate: float = 0.05
@@ -142,6 +146,9 @@ class Slo:
     # boundary of hermes_request_duration_seconds: the rule counts turns in that bucket.
     turn_latency_target: float = 0.99
     turn_latency_seconds: float = 60.0
+    # The SLO period: the SLO dashboard shows the error budget left over this rolling window (the burn
+    # factors of `page` and `ticket` assume 30 days; change them with it).
+    period: Duration = Duration("30d")
     # Burn-rate windows for a 30-day period. A factor F over window W spends F*W/30d of the budget:
     # 14.4 over 1h is 2% of it, 6 over 6h 5%, 3 over 1d 10%, 1 over 3d 10%. `page` conditions fire
     # the critical alert, `ticket` conditions the warning one; either condition of a list suffices.
@@ -157,6 +164,7 @@ class ForDurations:
     and later; the promtool tests check each boundary."""
     high_latency: Duration = Duration("5m")          # HermesHighLatency (seed: 5m)
     critical_latency: Duration = Duration("2m")      # HermesCriticalLatency (seed: 2m)
+    step_latency: Duration = Duration("5m")          # HermesStepLatencyHigh
     tool_error_rate: Duration = Duration("5m")       # HermesToolErrorRate (seed: 5m)
     llm_error_rate: Duration = Duration("5m")        # HermesLLMErrorRate
     instance_down: Duration = Duration("1m")         # HermesInstanceDown (seed: 1m)

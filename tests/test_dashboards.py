@@ -268,7 +268,7 @@ def test_every_query_names_known_metrics_and_labels(built):
 def test_promtool_accepts_every_query(built):
     """promtool (the authority on syntax) accepts every query, Grafana macros replaced."""
     exprs = [x for d in built.values() for x in dashboard_exprs(d)]
-    assert len(exprs) == 39 + 6 * 2 + 5 + 6  # panel targets, job and instance, model and tool, annotations
+    assert len(exprs) == 40 + 6 * 2 + 5 + 6  # panel targets, job and instance, model and tool, annotations
     assert promtool_check_exprs(exprs, require_tool("promtool")) == []
 
 

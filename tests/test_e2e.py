@@ -74,7 +74,7 @@ def test_every_panel_of_every_dashboard_returns_data(history):
     queries = list(panel_queries())
     empty = [f"{w}: {q}" for w, q in queries if not has_data(query_range(prom, q, end - HOURS * 3600, end))]
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
-    assert len(queries) == 39
+    assert len(queries) == 40
 
 
 def test_the_instance_picker_filters_every_panel(history):
@@ -96,7 +96,7 @@ def test_every_recording_rule_has_series(history):
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
-    assert len(names) == 39
+    assert len(names) == 40
 
 
 def test_history_shows_the_faults_it_was_given(history):

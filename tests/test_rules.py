@@ -14,6 +14,7 @@ def test_every_contract_alert_is_generated_with_its_severity_and_team():
     """Each alert of the catalogue is generated, with the severity and team that route it as designed."""
     expected = {
         C.A_HIGH_LATENCY: {("warning", "platform")}, C.A_CRITICAL_LATENCY: {("critical", "platform")},
+        C.A_STEP_LATENCY: {("warning", "platform")},
         C.A_TOOL_ERROR_RATE: {("warning", "platform")}, C.A_LLM_ERROR_RATE: {("warning", "platform")},
         C.A_INSTANCE_DOWN: {("critical", "platform")}, C.A_METRICS_ABSENT: {("critical", "platform")},
         C.A_COST_OVERRUN: {("warning", "finance")}, C.A_DAILY_COST_BUDGET: {("warning", "finance")},
@@ -87,7 +88,7 @@ def test_promtool_check_rules_lint_fatal_passes():
                           str(ROOT / "rules" / RECORDING_FILE), str(ROOT / "rules" / ALERTS_FILE)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 39 rules found" in out.stdout and "SUCCESS: 17 rules found" in out.stdout
+    assert "SUCCESS: 40 rules found" in out.stdout and "SUCCESS: 18 rules found" in out.stdout
 
 
 def test_several_jobs_are_alerted_on_separately(tmp_path):

@@ -71,8 +71,10 @@ class Queries:
     def turn_quantile(self, q: float) -> str:
         return self._quantile(q, C.RULE_TURN_BUCKETS)
 
-    def step_quantile(self, q: float) -> str:
-        return self._quantile(q, C.RULE_INSTANCE_STEP_BUCKETS, *self._by(C.L_MODEL), by=(C.L_MODEL, C.L_STEP_TYPE))
+    def step_quantile(self, q: float, by_step_type: bool = False) -> str:
+        """By model (what HermesStepLatencyHigh compares), or by model and step type."""
+        by = (C.L_MODEL, C.L_STEP_TYPE) if by_step_type else (C.L_MODEL,)
+        return self._quantile(q, C.RULE_INSTANCE_STEP_BUCKETS, *self._by(C.L_MODEL), by=by)
 
     def tool_quantile(self, q: float) -> str:
         return self._quantile(q, C.RULE_INSTANCE_TOOL_BUCKETS, *self._by(C.L_TOOL), by=(C.L_TOOL,))

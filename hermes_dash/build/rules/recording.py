@@ -37,6 +37,8 @@ def group(cfg: Config) -> Group:
         Recording(C.RULE_LLM_REQUESTS_RATE, e.sum(llm_req, "5m", by=model)),
         Recording(C.RULE_TURN_P95, turn_quantile(0.95)),
         Recording(C.RULE_TURN_P99, turn_quantile(0.99)),
+        Recording(C.RULE_STEP_P95, histogram_quantile(
+            0.95, e.sum(C.STEP_DURATION.name + "_bucket", "5m", by=(C.L_JOB, C.L_MODEL, C.L_LE)))),
         Recording(C.RULE_COST_PER_HOUR, f"{e.sum(C.COST.name, '1h', by=model)} * 3600"),
         Recording(C.RULE_COST_24H, e.sum(C.COST.name, "24h", by=job, fn="increase")),
         Recording(C.RULE_TOKENS_24H, e.sum(C.TOKENS.name, "24h", by=job, fn="increase")),
