@@ -326,13 +326,49 @@ def slo_rule(sli: str, window: str) -> RecordingRule:
                          f"SLO error ratio of {sli} over {window}.")
 
 
+# What the SLO dashboard reads, per instance (its instance picker filters every panel, and turns summed
+# over the chosen instances give their SLI): the two sides of each SLI's ratio, as 5m rates recorded at
+# every evaluation, and as increases over each burn-rate window and the SLO period, recorded every 5
+# minutes from those rates (a subquery at 5m steps: a 30-day window reads 8,640 points per series, not
+# every raw sample, which Prometheus' query sample limit would refuse at fleet scale).
+SLO_TURNS_FAILED = "slo_turns_failed"    # turns that ended in error (the turn_errors SLI's numerator)
+SLO_TURNS_JUDGED = "slo_turns_judged"    # turns not interrupted (its denominator)
+SLO_TURNS_SLOW = "slo_turns_slow"        # turns slower than slo.turn_latency_seconds (turn_slow's numerator)
+SLO_TURNS = "slo_turns"                  # every turn (its denominator)
+SLO_COMPONENTS = (SLO_TURNS_FAILED, SLO_TURNS_JUDGED, SLO_TURNS_SLOW, SLO_TURNS)
+#: each SLI's (bad, valid) components
+SLI_COMPONENTS = {SLI_TURN_ERRORS: (SLO_TURNS_FAILED, SLO_TURNS_JUDGED), SLI_TURN_SLOW: (SLO_TURNS_SLOW, SLO_TURNS)}
+_SLO_COMPONENT_RULE = re.compile(r"hermes_instance:(%s):(rate5m|increase\w+)" % "|".join(SLO_COMPONENTS))
+
+
+def slo_component_rate(kind: str) -> RecordingRule:
+    """Turns of one SLO component per second over 5m, per instance: hermes_instance:slo_turns_failed:rate5m."""
+    assert kind in SLO_COMPONENTS, kind
+    return RecordingRule(f"hermes_instance:{kind}:rate5m", (L_JOB, L_INSTANCE),
+                         f"SLO component {kind}: turns per second over 5m, per instance.")
+
+
+def slo_component_increase(kind: str, window: str) -> RecordingRule:
+    """Turns of one SLO component over `window`, per instance, recorded every 5 minutes."""
+    assert kind in SLO_COMPONENTS, kind
+    return RecordingRule(f"hermes_instance:{kind}:increase{window}", (L_JOB, L_INSTANCE),
+                         f"SLO component {kind}: turns over the last {window}, per instance (every 5m).")
+
+
 def recording_rule(name: str) -> Optional[RecordingRule]:
-    """The catalogue's recording rule called `name` (SLO ratios for any window), or None."""
+    """The catalogue's recording rule called `name` (SLO ratios and components for any window), or None."""
     for r in RECORDING_RULES:
         if r.name == name:
             return r
     m = _SLO_RULE.fullmatch(name)
-    return slo_rule(m.group(1), m.group(2)) if m else None
+    if m:
+        return slo_rule(m.group(1), m.group(2))
+    m = _SLO_COMPONENT_RULE.fullmatch(name)
+    if m:
+        op = m.group(2)
+        return slo_component_rate(m.group(1)) if op == "rate5m" else \
+            slo_component_increase(m.group(1), op[len("increase"):])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------

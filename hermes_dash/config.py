@@ -348,6 +348,12 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
         for i, w in enumerate(windows):
             if duration_seconds(w.short) >= duration_seconds(w.long):
                 raise _fail(path, f"slo.{kind}[{i}].short", "must be shorter than long")
+            for side in ("long", "short"):
+                if duration_seconds(getattr(w, side)) % 300:
+                    raise _fail(path, f"slo.{kind}[{i}].{side}", "must be a whole number of 5m (the SLO "
+                                "dashboard records its windows every 5m)")
+    if duration_seconds(cfg.slo.period) % 300 or duration_seconds(cfg.slo.period) < 86400:
+        raise _fail(path, "slo.period", "must be a whole number of 5m and at least 1d")
     if not cfg.alerting.runbook_url_base.startswith(("http://", "https://")):
         raise _fail(path, "alerting.runbook_url_base", "must be an http(s) URL")
     for key in ("targets", "alertmanagers"):

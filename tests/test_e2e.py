@@ -12,7 +12,7 @@ import yaml
 from hermes_dash.build import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.build.deploy import alertmanager_config, prometheus_config
-from hermes_dash.harness.history import backfill_rules, write_history
+from hermes_dash.harness.history import backfill_recording_rules, write_history
 from hermes_dash.build.lint import grafana_expand, panels_of
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups
 from hermes_dash.harness.servers import WebhookReceiver, alertmanager, free_port, prometheus
@@ -61,9 +61,8 @@ def history(tmp_path_factory):
     write_history(fleet, start, end, 60, str(data), DEFAULT.selectors.job, faults_at=faults)
     cfg = work / "prometheus.yml"
     cfg.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n")
-    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:
-        backfill_rules(prom.url, start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data))
-    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # restarted: loads the rule blocks
+    backfill_recording_rules(start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data), str(work))
+    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # loads the rule blocks
         yield prom, end
 
 
@@ -74,7 +73,7 @@ def test_every_panel_of_every_dashboard_returns_data(history):
     queries = list(panel_queries())
     empty = [f"{w}: {q}" for w, q in queries if not has_data(query_range(prom, q, end - HOURS * 3600, end))]
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
-    assert len(queries) == 40
+    assert len(queries) == 68
 
 
 def test_the_instance_picker_filters_every_panel(history):
@@ -96,7 +95,7 @@ def test_every_recording_rule_has_series(history):
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
-    assert len(names) == 40
+    assert len(names) == 76
 
 
 def test_history_shows_the_faults_it_was_given(history):

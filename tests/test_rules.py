@@ -1,5 +1,6 @@
 """The generated recording and alert rules: every contract alert, every number from the config,
 recording rules from the catalogue, and promtool's own lint."""
+import re
 import subprocess
 
 from hermes_dash import catalogue as C
@@ -72,14 +73,20 @@ def test_recording_rules_are_the_catalogues_and_keep_job():
     """Every recorded name is in the catalogue (the seed's three included) and every rule keeps `job`."""
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     assert len(names) == len(set(names))
+    windows = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
     expected = [r.name for r in C.RECORDING_RULES] + [
-        C.slo_rule(sli, w).name for sli in C.SLIS for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")]
+        C.slo_rule(sli, w).name for sli in C.SLIS for w in windows] + [
+        C.slo_component_rate(k).name for k in C.SLO_COMPONENTS] + [
+        C.slo_component_increase(k, w).name for k in C.SLO_COMPONENTS for w in windows + ("30d",)]
     assert names == expected
-    assert slo_windows(DEFAULT) == ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    assert slo_windows(DEFAULT) == windows
     for g in recording_groups(DEFAULT):
         for r in g.rules:
             assert isinstance(r, Recording)
-            assert f"by ({C.L_JOB}" in r.expr, r.rule.name
+            # an aggregation keeps job; a sum over time of a recorded series keeps that series' labels
+            inner = re.fullmatch(r"sum_over_time\(([\w:]+)\{.*", r.expr)
+            assert f"by ({C.L_JOB}" in r.expr or C.L_JOB in C.recording_rule(inner.group(1)).labels, r.rule.name
+            assert C.L_JOB in r.rule.labels
 
 
 def test_promtool_check_rules_lint_fatal_passes():
@@ -88,7 +95,7 @@ def test_promtool_check_rules_lint_fatal_passes():
                           str(ROOT / "rules" / RECORDING_FILE), str(ROOT / "rules" / ALERTS_FILE)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 40 rules found" in out.stdout and "SUCCESS: 18 rules found" in out.stdout
+    assert "SUCCESS: 76 rules found" in out.stdout and "SUCCESS: 18 rules found" in out.stdout
 
 
 def test_several_jobs_are_alerted_on_separately(tmp_path):

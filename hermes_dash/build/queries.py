@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 from .. import catalogue as C
-from ..config import Config
+from ..config import Config, duration_seconds
 from .promql import Scope, histogram_quantile, matcher, one_of, sum_by
+from .text import num
 
 RATE = "$__rate_interval"
 SUCCESS = matcher(C.L_STATUS, "success")
@@ -172,6 +173,41 @@ class Queries:
 
     def steps_distribution(self) -> str:
         return self._sum(C.SESSION_STEPS.name + "_bucket", by=(C.L_LE,), fn="increase", window="$__range")
+
+    # -- SLOs ---------------------------------------------------------------------------------------
+    def slo_error_ratio(self, sli: str, window: str) -> str:
+        """Bad turns over valid turns of the chosen instances over `window` (a burn-rate window or the SLO
+        period), from the per-instance increases the SLO rules record every 5 minutes."""
+        bad, valid = C.SLI_COMPONENTS[sli]
+        return (f"{self._recorded(C.slo_component_increase(bad, window))} / "
+                f"{self._recorded(C.slo_component_increase(valid, window))}")
+
+    def slo_sli(self, sli: str, window: str) -> str:
+        """The share of good turns over `window`: what the objective is set on."""
+        return f"1 - ({self.slo_error_ratio(sli, window)})"
+
+    def slo_budget_remaining(self, sli: str, target: float) -> str:
+        """The share of the SLO period's error budget (1 - target) not spent: 1 at none spent, below 0 when
+        the objective is missed over the period."""
+        return f"1 - ({self.slo_error_ratio(sli, self.cfg.slo.period)}) / (1 - {num(target)})"
+
+    def slo_burn_rate(self, sli: str, window: str, target: float) -> str:
+        """How fast the error budget burns over `window`: 1 spends exactly the budget in the SLO period."""
+        return f"({self.slo_error_ratio(sli, window)}) / (1 - {num(target)})"
+
+    def slo_alert_state(self, sli: str, target: float) -> str:
+        """2 when a page condition of the SLO's burn-rate alert holds for the chosen instances, 1 when a
+        ticket condition does, else 0 (nothing when the chosen instances have no SLO data): both windows of
+        a condition above its factor."""
+        def conditions(windows) -> str:
+            return " or ".join(
+                f"({self.slo_burn_rate(sli, bw.long, target)} > {num(bw.factor)} and "
+                f"{self.slo_burn_rate(sli, bw.short, target)} > {num(bw.factor)})" for bw in windows)
+        valid = C.SLI_COMPONENTS[sli][1]
+        shortest = min((w for bw in self.cfg.slo.page + self.cfg.slo.ticket for w in (bw.long, bw.short)),
+                       key=duration_seconds)
+        return (f"max(({conditions(self.cfg.slo.page)}) * 0 + 2 or ({conditions(self.cfg.slo.ticket)}) * 0 + 1 "
+                f"or {self._recorded(C.slo_component_increase(valid, shortest))} * 0)")
 
     def alerts_firing(self) -> str:
         """Firing Hermes alerts of the chosen jobs (the dashboards' annotation)."""

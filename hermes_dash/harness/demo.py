@@ -28,7 +28,7 @@ from ..build import generated_files, write_all
 from ..build.deploy import alertmanager_config, prometheus_config
 from ..build.rules import RECORDING_FILE
 from ..config import Config, config_from_mapping
-from .history import HistoryError, backfill_rules, write_history
+from .history import HistoryError, backfill_recording_rules, write_history
 from .servers import WebhookReceiver, alertmanager, free_port, prometheus
 from .simulate import Fleet, FleetSpec
 
@@ -93,12 +93,8 @@ def run_demo(base: Config, a: DemoOptions) -> int:
     start = end - a.hours * 3600
     try:
         write_history(Fleet(spec, ports=sim_ports), start, end, 60, data, cfg.selectors.jobs[0], progress=_progress)
-        bare = os.path.join(work, "backfill.yml")
-        with open(bare, "w", encoding="utf-8") as f:
-            f.write("global: {}\n")
         sys.stderr.write("evaluating the recording rules over the history...\n")
-        with prometheus(bare, work, data_dir=data) as prom:
-            backfill_rules(prom.url, start, end, [os.path.join(work, "rules", RECORDING_FILE)], data)
+        backfill_recording_rules(start, end, [os.path.join(work, "rules", RECORDING_FILE)], data, work)
     except HistoryError as e:
         print(f"hermes-dash demo: {e}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from ... import catalogue as C
 from ...config import Config
@@ -65,9 +65,15 @@ Rule = Union[Recording, Alert]
 class Group:
     name: str
     rules: Tuple[Rule, ...]
+    #: the group's own evaluation interval; None: the server's evaluation_interval
+    interval: Optional[str] = None
 
     def to_dict(self) -> Dict[str, object]:
-        return {"name": self.name, "rules": [r.to_dict() for r in self.rules]}
+        out: Dict[str, object] = {"name": self.name}
+        if self.interval:
+            out["interval"] = self.interval
+        out["rules"] = [r.to_dict() for r in self.rules]
+        return out
 
 
 def runbook_url(cfg: Config, alertname: str) -> str:
