@@ -7,6 +7,7 @@
     hermes-dash simulate [--instances 3] [--fault tool_outage]          # a simulated fleet's /metrics
     hermes-dash demo [--hours 6]             # simulator + Prometheus + Alertmanager on 127.0.0.1
     hermes-dash scenarios [--count 300] [--mutants]   # the generated promtool rule tests
+    hermes-dash preview --prometheus URL --out DIR    # every panel to PNG + index.html, without Grafana
     hermes-dash metrics-table                # the catalogue as a Markdown table
 
 Exit codes: 0 done; 1 the check failed (stale files, lint problems, a refused push, disagreeing
@@ -24,7 +25,8 @@ from typing import Callable, Dict, List, Optional
 from .config import Config, ConfigError, load_config
 
 #: third-party modules of each extra: a command that needs a missing one names the extra to install
-_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "jsonschema": "build", "hypothesis": "test"}
+_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "jsonschema": "build", "matplotlib": "preview",
+           "numpy": "preview", "hypothesis": "test"}
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -92,6 +94,13 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preview(args: argparse.Namespace) -> int:
+    from .harness.preview import run_preview
+    return run_preview(args.dashboards, args.prometheus, args.out, start=args.start, end=args.end,
+                       variables=args.var, scrape_interval=args.scrape_interval, width=args.width,
+                       scale=args.scale, fail_on_no_data=args.fail_on_no_data)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from .harness.simulate import FleetSpec, run_simulator
     spec = FleetSpec(instances=args.instances, tools=args.tools, models=args.models,
@@ -106,7 +115,7 @@ def _demo(args: argparse.Namespace) -> int:
         hours=args.hours, instances=args.instances, tools=args.tools, models=args.models,
         sessions_per_minute=args.sessions_per_minute, seed=args.seed, faults=tuple(args.fault),
         prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port, keep=args.keep,
-        exit_after=args.exit_after))
+        exit_after=args.exit_after, preview=None if args.no_preview else args.preview))
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -152,6 +161,21 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--token-env", default="GRAFANA_TOKEN", help="variable holding the token (default GRAFANA_TOKEN)")
     u.add_argument("--token-file", help="read the token from this file instead")
 
+    pv = command("preview", _preview, "render every panel of the dashboards from a live Prometheus to PNG and "
+                 "index.html (no Grafana needed)")
+    pv.add_argument("dashboards", nargs="*", default=["dashboards"],
+                    help="dashboard JSON files or directories of them (default: dashboards)")
+    pv.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    pv.add_argument("--out", required=True, help="output directory (one sub-directory per dashboard)")
+    pv.add_argument("--from", dest="start", help="start: now-6h, unix seconds or ISO (default: the dashboard's)")
+    pv.add_argument("--to", dest="end", help="end (default: the dashboard's, usually now)")
+    pv.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                    help="choose a variable's value (repeat for several values; All selects All)")
+    pv.add_argument("--scrape-interval", default="15s", help="the datasource's scrape interval (default 15s)")
+    pv.add_argument("--width", type=int, default=1920, help="dashboard width in px (default 1920)")
+    pv.add_argument("--scale", type=float, default=1.0, help="image scale (2 for sharper images)")
+    pv.add_argument("--fail-on-no-data", action="store_true", help="exit 1 when a panel has no data")
+
     from .harness.simulate import FAULTS  # the simulator needs only the runtime layer
     faults = [f for f in FAULTS if f != "crash"]
     s = command("simulate", _simulate, "a simulated Hermes fleet: live /metrics, or hours of history as OpenMetrics")
@@ -183,6 +207,9 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--alertmanager-port", type=int, default=0, help="default: 9093 when free, else any free port")
     dm.add_argument("--keep", help="keep the data in this directory (default: a temporary one)")
     dm.add_argument("--exit-after", type=float, help="stop by itself after this many seconds (for tests)")
+    dm.add_argument("--preview", default="build/preview",
+                    help="render the dashboards over the backfilled history here (default build/preview)")
+    dm.add_argument("--no-preview", action="store_true", help="do not render the preview")
 
     sc = command("scenarios", _scenarios, "generated promtool rule tests: scenarios, oracle, mutants",
                  config=True)

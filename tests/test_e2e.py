@@ -6,22 +6,20 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import pytest
 import yaml
 
 from hermes_dash.build import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.build.deploy import alertmanager_config, prometheus_config
-from hermes_dash.harness.history import backfill_recording_rules, write_history
 from hermes_dash.build.lint import grafana_expand, panels_of
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups
 from hermes_dash.harness.servers import WebhookReceiver, alertmanager, free_port, prometheus
 from hermes_dash.harness.simulate import Fleet, FleetSpec
 
+from conftest import HISTORY_HOURS as HOURS
 from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-HOURS = 6  # every dashboard's default range is now-6h
 
 
 
@@ -43,27 +41,6 @@ def query_range(server, expr: str, start: float, end: float, step: int = 60):
 
 def has_data(result) -> bool:
     return any(math.isfinite(float(v)) for series in result for _, v in series["values"])
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    """Six hours and ten minutes of a 3-agent fleet (a tool outage, LLM rate limiting, a cost surge and a
-    crash along the way) backfilled into a TSDB with the recording rules, served by a real Prometheus."""
-    require_tool("promtool")
-    work = tmp_path_factory.mktemp("history")
-    data = work / "data"
-    end = time.time() // 60 * 60
-    start = end - HOURS * 3600 - 600
-    fleet = Fleet(FleetSpec(instances=3, tools=4, models=2, seed=3, noise=0.02, unpriced=(1,)),
-                  ports=[19464, 19465, 19466])
-    faults = [(end - 5 * 3600, end - 4 * 3600, "tool_outage"), (end - 3 * 3600, end - 2.5 * 3600, "rate_limit"),
-              (end - 2 * 3600, end - 1.5 * 3600, "cost_surge"), (end - 3600, end - 3000, "crash")]
-    write_history(fleet, start, end, 60, str(data), DEFAULT.selectors.job, faults_at=faults)
-    cfg = work / "prometheus.yml"
-    cfg.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n")
-    backfill_recording_rules(start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data), str(work))
-    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # loads the rule blocks
-        yield prom, end
 
 
 def test_every_panel_of_every_dashboard_returns_data(history):

@@ -24,6 +24,7 @@ import promql_parser
 import yaml
 
 from .. import catalogue as C
+from . import grafana_query
 
 # Grafana macros in duration positions, replaced by a fixed duration before parsing
 _MACROS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
@@ -55,11 +56,6 @@ GRAFANA_GLOBALS = frozenset({
     "__rate_interval", "__rate_interval_ms", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms",
     "__from", "__to", "__dashboard", "__name", "__org", "__user", "__timezone", "__auto", "timeFilter",
     "__timeFilter", "__all"})
-#: a variable reference as Grafana's template engine finds it: $name, ${name}, ${name:format}, [[name]]
-_REFERENCE = re.compile(r"\$(\w+)|\$\{([^}:]+)(?::[^}]*)?\}|\[\[([^\]:]+)(?::[^\]]*)?\]\]")
-#: what Grafana's Prometheus datasource escapes in a multi-value variable's values (prometheusRegularEscape
-#: then the regex special characters, each with a backslash doubled for the PromQL string)
-_REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|\[\]{}])")
 
 
 def variables_of(dashboard: dict) -> Dict[str, dict]:
@@ -70,35 +66,27 @@ def variables_of(dashboard: dict) -> Dict[str, dict]:
 def undefined_variables(expr: str, defined) -> List[str]:
     """The variables `expr` uses that are neither in `defined` nor Grafana globals, in order of use.
     Grafana leaves them as written, so the query selects nothing (or something else)."""
-    out = []
-    for m in _REFERENCE.finditer(expr):
-        name = next(g for g in m.groups() if g)
-        if name not in defined and name not in GRAFANA_GLOBALS and name not in out:
-            out.append(name)
-    return out
+    return [n for n in grafana_query.undefined_variables(expr) if n not in defined and n not in GRAFANA_GLOBALS]
 
 
 def grafana_expand(expr: str, dashboard: dict, range_: str, rate_interval: str, interval: str,
                    values: Optional[Dict[str, List[str]]] = None) -> str:
-    """A panel's query as Grafana's Prometheus datasource sends it: macros replaced by durations; each
-    variable of the dashboard at its value in `values` (a list), else at All — its `allValue`, or the
-    regex of the values given for it; a variable the dashboard does not define is left as written."""
-    variables = variables_of(dashboard)
+    """A panel's query as Grafana's Prometheus datasource sends it (``grafana_query``), with the macros at
+    these durations: each variable of the dashboard at its value in `values` (a list), else at All — its
+    `allValue`; a variable the dashboard does not define is left as written."""
     values = values or {}
-
-    def value(m: re.Match) -> str:
-        name = next(g for g in m.groups() if g)
-        v = variables.get(name)
-        if v is None or v.get("type") == "datasource":
-            return m.group(0)
-        chosen = values.get(name)
-        if chosen is None:  # All
-            if v.get("allValue"):
-                return v["allValue"]
+    chosen = {}
+    for name, v in variables_of(dashboard).items():
+        if v.get("type") == "datasource":
+            continue
+        if name in values:
+            chosen[name] = grafana_query.Var(name, list(values[name]))
+        elif v.get("allValue"):
+            chosen[name] = grafana_query.Var(name, [], True, v["allValue"])
+        else:
             raise ValueError(f"variable ${name} is at All and has no allValue: give its values")
-        escaped = [_REGEX_SPECIAL.sub(r"\\\\\1", x) for x in chosen]
-        return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
-    return _REFERENCE.sub(value, expand_macros(expr, rate_interval, interval, range_))
+    macros = {"__range": range_, "__rate_interval": rate_interval, "__interval": interval}
+    return grafana_query.substitute(expand_macros(expr, rate_interval, interval, range_), chosen, macros)
 
 
 def _nodes(node) -> Iterator:

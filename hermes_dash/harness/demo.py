@@ -69,6 +69,22 @@ class DemoOptions:
     keep: Optional[str] = None
     #: stop by itself after this many seconds (tests)
     exit_after: Optional[float] = None
+    #: render every dashboard's panels over the backfilled history here (None: no preview)
+    preview: Optional[str] = "build/preview"
+
+
+def _preview(cfg: Config, url: str, work: str, out: str, start: float, end: float) -> str:
+    """Render the dashboards of `cfg` over [start, end] of the backfilled history (one scrape a minute);
+    the index page's path, or why there is none."""
+    try:
+        from .preview import render_all
+    except ImportError as e:  # the preview extra (matplotlib) is not installed
+        return f"not rendered ({e.name} missing: pip install 'hermes-dash[preview]')"
+    write_all(work, generated_files(cfg, ("dashboards",)))
+    files = sorted(os.path.join(work, "dashboards", f) for f in os.listdir(os.path.join(work, "dashboards")))
+    reports = render_all(files, url, out, start=start, end=end, scrape_interval=60)
+    empty = sum(len(r.no_data) for r in reports)
+    return f"{os.path.join(out, 'index.html')} ({len(reports)} dashboards, {empty} panels without data)"
 
 
 def run_demo(base: Config, a: DemoOptions) -> int:
@@ -116,6 +132,8 @@ def run_demo(base: Config, a: DemoOptions) -> int:
         for p in sim_ports:
             print(f"agent:        http://127.0.0.1:{p}/metrics")
         print(f"history: {a.hours:g} h backfilled in {data}; faults on: {', '.join(a.faults) or 'none'}")
+        if a.preview:
+            print(f"preview:      {_preview(cfg, prom.url, work, a.preview, max(start, end - 6 * 3600), end)}")
         print("Grafana: add a Prometheus datasource named Prometheus at the URL above, import dashboards/*.json")
         print("alert notifications are printed below; Ctrl-C stops everything", flush=True)
         stop.wait(a.exit_after)
