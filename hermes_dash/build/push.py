@@ -203,6 +203,8 @@ def _exchange(parts: urllib.parse.SplitResult, path: str, body: bytes, headers: 
             conn.request("POST", path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read(MAX_ANSWER_BYTES + 1)
+            if resp.length and len(data) <= MAX_ANSWER_BYTES:  # read(amt) does not check Content-Length
+                raise http.client.IncompleteRead(data, resp.length)
         except (OSError, http.client.HTTPException) as e:
             if expired.is_set() or isinstance(e, TimeoutError):
                 raise _Timeout() from None
@@ -252,9 +254,10 @@ def _failure(e: BaseException, name: str, url: str, connect_timeout: float) -> s
         return f"{name}: TLS with Grafana at {url} failed: {_printable(str(e) or type(e).__name__)}"
     if isinstance(e, TimeoutError):  # only connect() raises it: later ones are _Timeout
         return f"{name}: cannot connect to Grafana at {url} within {connect_timeout:g} s (--connect-timeout)"
-    if isinstance(e, (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionResetError,
-                      http.client.IncompleteRead)):
+    if isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
         return f"{name}: Grafana at {url} closed the connection without answering"
+    if isinstance(e, http.client.IncompleteRead):
+        return f"{name}: Grafana at {url} closed the connection in the middle of its answer"
     if isinstance(e, OSError):
         return f"{name}: cannot reach Grafana at {url}: {_printable(e.strerror or str(e) or type(e).__name__)}"
     return f"{name}: Grafana at {url} answered something that is not HTTP ({type(e).__name__})"
