@@ -303,7 +303,7 @@ def _show(value: Any, limit: int = 60) -> str:
 
 def _key(k: Any) -> str:
     """A mapping key as it appears in a dotted key path: plain names as they are, anything else quoted."""
-    if isinstance(k, str) and re.fullmatch(r"[\w.+@/-]{1,64}", k, re.ASCII):
+    if isinstance(k, str) and re.fullmatch(r"[\w.+@/:-]{1,64}", k, re.ASCII) and not k.endswith(":"):
         return k
     return _show(k if isinstance(k, str) else str(k), 40)
 
