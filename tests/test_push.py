@@ -497,16 +497,17 @@ def test_https_through_a_proxy_hides_the_token_from_it(tls_grafana, certificate,
     assert TOKEN.encode() not in seen and b"Authorization" not in seen
 
 
-def test_unexpected_error_is_one_line_with_the_token_redacted(monkeypatch, capsys):
-    """An error push() does not expect (injected here: one carrying the token in its message) still ends as one
-    line at the CLI edge, exit 1, the token replaced by *** and no traceback."""
-    import hermes_dash.build.push as P
-    from hermes_dash.cli import main
-
-    def broken(*args, **kwargs):
-        raise KeyError(f"internal\nfault {TOKEN}")
-    monkeypatch.setattr(P, "_exchange", broken)
-    monkeypatch.setenv("GRAFANA_TOKEN", TOKEN)
-    assert main(["push", "--url", "http://127.0.0.1:1", "--dir", str(ROOT / "dashboards")]) == 1
-    out = capsys.readouterr()
-    assert (out.out, out.err) == ("", "hermes-dash push: http://127.0.0.1:1: KeyError: 'internal\\nfault ***'\n")
+def test_unexpected_error_is_one_line_with_the_token_redacted():
+    """An error push() does not expect (injected into the command's process: one carrying the token in its
+    message) still ends as one line at the CLI edge, exit 1, the token replaced by *** and no traceback."""
+    inject = ("import runpy, sys\n"
+              "import hermes_dash.build.push as P\n"
+              "def broken(*a, **k):\n"
+              f"    raise KeyError('internal\\nfault {TOKEN}')\n"
+              "P._exchange = broken\n"
+              "sys.argv = ['hermes-dash', 'push', '--url', 'http://127.0.0.1:1', '--dir', sys.argv[1]]\n"
+              "runpy.run_module('hermes_dash.cli', run_name='__main__')\n")
+    r = subprocess.run([sys.executable, "-c", inject, str(ROOT / "dashboards")], capture_output=True, text=True,
+                       timeout=60, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "GRAFANA_TOKEN": TOKEN})
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "", "hermes-dash push: http://127.0.0.1:1: KeyError: 'internal\\nfault ***'\n")
