@@ -264,6 +264,10 @@ def test_server_echoing_the_token_does_not_get_it_printed(grafana):
     ("https://grafana.example/?orgId=2", "https://grafana.example/?orgId=2: a query or #fragment has no place in "
      "Grafana's base URL"),
     ("https://grafana.example:99999", "'https://grafana.example:99999' has a bad port"),
+    ("https://grafana.example/my grafana", "'https://grafana.example/my grafana' holds a space, a control or a "
+     "non-ASCII character: percent-encode it (xn-- for a host name)"),
+    ("https://grafäna.example", "'https://grafäna.example' holds a space, a control or a non-ASCII character: "
+     "percent-encode it (xn-- for a host name)"),
     ("http://grafana.example", "http://grafana.example: plain http would send the token in clear to "
      "grafana.example; use https, or pass --allow-http to accept that"),
 ])

@@ -116,6 +116,9 @@ def check_url(url: str, allow_http: bool = False) -> urllib.parse.SplitResult:
         raise PushError(f"{shown(url)!r} is not an http(s) URL: give Grafana's base URL, such as https://grafana.example")
     if not parts.hostname:
         raise PushError(f"{shown(url)!r} has no host")
+    if any(not 0x21 <= ord(c) <= 0x7E for c in url):  # http.client would refuse it with a traceback
+        raise PushError(f"{shown(url)!r} holds a space, a control or a non-ASCII character: percent-encode it "
+                        f"(xn-- for a host name)")
     try:
         port = parts.port
     except ValueError:
@@ -260,6 +263,8 @@ def _failure(e: BaseException, name: str, url: str, connect_timeout: float) -> s
         return f"{name}: Grafana at {url} closed the connection in the middle of its answer"
     if isinstance(e, OSError):
         return f"{name}: cannot reach Grafana at {url}: {_printable(e.strerror or str(e) or type(e).__name__)}"
+    if isinstance(e, ValueError):
+        return f"{name}: cannot send to Grafana at {url}: {_printable(str(e) or type(e).__name__)}"
     return f"{name}: Grafana at {url} answered something that is not HTTP ({type(e).__name__})"
 
 
