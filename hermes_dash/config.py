@@ -193,7 +193,7 @@ class ForDurations:
 class Alerting:
     """Settings every alert shares (read by hermes_dash.rules and the runbook test)."""
     # Every alert's runbook_url is this plus `#<alertname in lower case>`, a heading of RUNBOOK.md.
-    # Point it at where your copy of RUNBOOK.md is served.
+    # Point it at where your copy of RUNBOOK.md is served: http(s), no credentials, #fragment or {{ }}.
     runbook_url_base: str = "https://github.com/hermes-dash/hermes-dash/blob/main/RUNBOOK.md"
     for_durations: ForDurations = field(default_factory=ForDurations)
 
@@ -232,6 +232,7 @@ class Selectors:
     # The scrape job of the Hermes agents, or several separated by `|` (say `hermes-prod|hermes-staging`):
     # the rules select them all and keep `job`, so each is alerted on separately; the dashboards' job
     # variable offers them. deploy/prometheus/prometheus.yml scrapes `prometheus.targets` as the first.
+    # Refused: empty names, `"`, `$`, `[[`, `]]` (Grafana variables), spaces at either end, a name twice.
     job: str = "hermes-agent"
 
     @property
@@ -246,7 +247,7 @@ class Grafana:
     # The Prometheus datasource the `datasource` variable selects by default; any Prometheus datasource
     # can be picked in Grafana, so the JSON imports without editing.
     datasource: str = "Prometheus"
-    # The default time range of every dashboard.
+    # The default time range of every dashboard: a Grafana relative time (now-6h, now-7d/d).
     time_from: str = "now-6h"
 
 
