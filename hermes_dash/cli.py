@@ -83,12 +83,27 @@ def _metrics_table(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .build.push import push, read_token
+    from .build.push import PushError, push, read_token, redact, shown
     paths = sorted(glob.glob(os.path.join(args.dir, "*.json")))
     if not paths:
         print(f"hermes-dash push: no dashboards in {args.dir}/: run `make dashboards`", file=sys.stderr)
         return 2
-    answers = push(paths, args.url, read_token(args.token_env, args.token_file), args.folder_uid)
+    token = None
+    try:
+        token = read_token(args.token_env, args.token_file)
+        answers = push(paths, args.url, token, args.folder_uid, timeout=args.timeout,
+                       connect_timeout=args.connect_timeout, allow_http=args.allow_http,
+                       warn=lambda m: print(f"hermes-dash push: warning: {m}", file=sys.stderr))
+    except PushError as e:
+        print(f"hermes-dash push: {redact(str(e), token)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # anything else: still one line, and no traceback that could carry the token
+        text = " ".join(redact(str(e), token).split())[:300]
+        print(f"hermes-dash push: {shown(args.url)}: {type(e).__name__}: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hermes-dash push: interrupted", file=sys.stderr)
+        return 130
     for path, a in zip(paths, answers):
         print(f"{os.path.basename(path)}: {a.get('status', 'ok')} {a.get('url', '')}".rstrip())
     return 0
@@ -99,6 +114,17 @@ def _preview(args: argparse.Namespace) -> int:
     return run_preview(args.dashboards, args.prometheus, args.out, start=args.start, end=args.end,
                        variables=args.var, scrape_interval=args.scrape_interval, width=args.width,
                        scale=args.scale, fail_on_no_data=args.fail_on_no_data)
+
+
+def _seconds(text: str) -> float:
+    """A timeout option: seconds above 0 and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most 3600, got {text!r}")
+    return value
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -160,6 +186,13 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--dir", default="dashboards")
     u.add_argument("--token-env", default="GRAFANA_TOKEN", help="variable holding the token (default GRAFANA_TOKEN)")
     u.add_argument("--token-file", help="read the token from this file instead")
+    u.add_argument("--connect-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="give up connecting (TCP, proxy, TLS) after this long (default 5)")
+    u.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="give up when Grafana's whole answer to one dashboard takes longer (default 30)")
+    u.add_argument("--allow-http", action="store_true",
+                   help="allow plain http to another machine (the token travels in clear); "
+                        "http to this machine is always allowed, https is always allowed")
 
     pv = command("preview", _preview, "render every panel of the dashboards from a live Prometheus to PNG and "
                  "index.html (no Grafana needed)")

@@ -31,7 +31,7 @@ _RE2_SPECIAL = set("\\.+*?()|[]{}^$")
 
 
 def regex_literal(text: str) -> str:
-    """`text` as an RE2 regex that matches exactly it: regex_literal("a.b") == "a\\\\.b"."""
+    r"""`text` as an RE2 regex that matches exactly it: regex_literal("a.b") == r"a\.b"."""
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
 
 
