@@ -1,6 +1,7 @@
 """The `hermes-dash` command: parse the arguments, call one function, map its errors to exit codes.
 
     hermes-dash build [--config F] [--root .] [--only dashboards] [--check]   # generated files
+    hermes-dash export DIR                   # the files the package carries (no extra needed)
     hermes-dash lint [PATH ...]              # rule files and dashboards: PromQL, names, alert style
     hermes-dash docs --check|--write [FILE ...]   # the generated tables of README.md and docs/*.md
     GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]        # upload the dashboards
@@ -43,6 +44,14 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     if not args.check:
         print(f"wrote {len(files)} files under {args.root}/: {', '.join(files)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .build.export import export
+    files = export(args.dir)
+    print(f"wrote {len(files)} files under {args.dir}/: dashboards/, rules/, deploy/ (the default config; "
+          "`hermes-dash build --config FILE --root DIR` with the build extra for another)")
     return 0
 
 
@@ -167,6 +176,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--only", nargs="+", choices=("dashboards", "rules", "deploy"), help="build only these")
     b.add_argument("--check", action="store_true", help="only check the files are current; write nothing")
 
+    ex = command("export", _export, "write the dashboards, rules and deploy files the package carries (the "
+                 "default config) into a directory; needs no extra")
+    ex.add_argument("dir", help="output directory: dashboards/, rules/, deploy/ are written under it")
+
     li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style")
     li.add_argument("paths", nargs="*", default=["rules", "dashboards"],
                     help="rule files (.yml), dashboards (.json) or directories of them (default: rules dashboards)")
@@ -283,6 +296,7 @@ def _known_errors() -> tuple:
     """Errors the layers raise for a refused check or request: one line, exit 1 (no traceback)."""
     errors = []
     for module, name in (("hermes_dash.build.push", "PushError"), ("hermes_dash.build.docs", "DocsError"),
+                         ("hermes_dash.build.export", "ExportError"),
                          ("hermes_dash.harness.history", "HistoryError")):
         mod = sys.modules.get(module)
         if mod is not None:
