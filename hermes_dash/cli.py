@@ -57,7 +57,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     from .build.lint import lint_paths
-    errors = lint_paths(args.paths, promtool=not args.no_promtool)
+    cluster = _config(args).selectors.cluster_label
+    errors = lint_paths(args.paths, promtool=not args.no_promtool, extra_labels=frozenset({cluster} - {""}))
     for e in errors:
         print(e, file=sys.stderr)
     if errors:
@@ -180,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
                  "default config) into a directory; needs no extra")
     ex.add_argument("dir", help="output directory: dashboards/, rules/, deploy/ are written under it")
 
-    li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style")
+    li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style, and "
+                 "Grafana's own linter and types", config=True)
     li.add_argument("paths", nargs="*", default=["rules", "dashboards"],
                     help="rule files (.yml), dashboards (.json) or directories of them (default: rules dashboards)")
     li.add_argument("--no-promtool", action="store_true", help="skip the promtool checks")

@@ -25,6 +25,8 @@ from typing import Any, Dict, Mapping, NewType, Optional, Tuple, get_args, get_o
 
 import yaml
 
+from hermes_dash import catalogue as C
+
 #: environment variable naming the config file when no path is given
 CONFIG_ENV = "HERMES_DASH_CONFIG"
 
@@ -242,6 +244,16 @@ class Selectors:
     # variable offers them. deploy/prometheus/prometheus.yml scrapes `prometheus.targets` as the first.
     # Refused: empty names, `"`, `$`, `[[`, `]]` (Grafana variables), spaces at either end, a name twice.
     job: str = "hermes-agent"
+    # The label that tells clusters apart when one central store (VictoriaMetrics, Mimir, Thanos) holds the
+    # series of several: an external label of each scraping Prometheus or vmagent, or a target label. When
+    # set, every aggregating rule keeps it (alerts fire per cluster and job), Alertmanager groups and
+    # inhibits within it, and every dashboard gets a Cluster picker before Job. Empty (the default): off.
+    cluster_label: str = ""
+
+    @property
+    def keep(self) -> Tuple[str, ...]:
+        """The labels every aggregation keeps besides its own: the cluster label when set, and job."""
+        return (self.cluster_label, "job") if self.cluster_label else ("job",)
 
     @property
     def jobs(self) -> Tuple[str, ...]:
@@ -543,6 +555,15 @@ def _positive(value: str, path: Optional[str], key: str) -> None:
         raise _fail(path, key, f"must be longer than 0, got {_show(value)}")
 
 
+#: a Prometheus label name
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: names a cluster label must not take: every metric's label, the target's, a histogram's or summary's, an
+#: alert's, and the datasource variable's (the cluster picker is a dashboard variable named after its label)
+_TAKEN_LABELS = frozenset({lab for m in C.METRICS for lab in m.labels} | set(C.TARGET_LABELS) |
+                          {C.L_LE, "quantile", C.L_ALERTNAME, C.L_ALERTSTATE, C.L_SEVERITY, C.L_TEAM, C.L_SLO,
+                           "datasource"})
+
+
 def _validate(cfg: Config, path: Optional[str]) -> Config:
     if cfg.instrumentation.max_label_values < 1:
         raise _fail(path, "instrumentation.max_label_values", "must be at least 1")
@@ -590,6 +611,10 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
             if not is_host_port(a):
                 raise _fail(path, f"prometheus.{key}[{i}]", "expected HOST:PORT (a host name or IP address, a port "
                             f"from 1 to 65535), got {_show(a)}")
+    cl = cfg.selectors.cluster_label
+    if cl and (not _LABEL_NAME.fullmatch(cl) or cl.startswith("__") or cl in _TAKEN_LABELS):
+        raise _fail(path, "selectors.cluster_label", "must be a Prometheus label name of its own (letters, digits, "
+                    "_; not a label the metrics, targets or alerts already carry), got " + _show(cl))
     job = cfg.selectors.job
     _no_grafana_variable(job, path, "selectors.job")
     if not all(cfg.selectors.jobs) or '"' in job:

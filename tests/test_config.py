@@ -238,6 +238,10 @@ def test_odd_keys_are_shown_on_one_line(tmp_path):
     ("grafana", "datasource", "", "must not be empty"),
     ("grafana", "time_from", "yesterday",
      "must be a Grafana relative time such as now-6h or now-7d/d, got 'yesterday'"),
+    *[("selectors", "cluster_label", v, "must be a Prometheus label name of its own (letters, digits, _; not a "
+       f"label the metrics, targets or alerts already carry), got {v!r}")
+      for v in ("model", "tool_name", "instance", "job", "severity", "le", "datasource", "__meta_cluster", "k8s-cluster",
+                "1dc")],
     ("prometheus", "targets[1]", "a b:9464",
      "expected HOST:PORT (a host name or IP address, a port from 1 to 65535), got 'a b:9464'"),
     ("prometheus", "targets[1]", ":9464",

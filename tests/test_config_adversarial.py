@@ -199,7 +199,8 @@ def accepted_output_holds(cfg, files):
             assert ds["current"]["value"] == cfg.grafana.datasource
             assert d["time"]["from"] == cfg.grafana.time_from
             for where, expr in dashboard_exprs(d):
-                if where.endswith(': variable "job"'):  # the job picker offers exactly the configured jobs
+                if where.endswith((': variable "job"', f': variable "{cfg.selectors.cluster_label}"')):
+                    # the job picker (and the cluster picker before it) offers exactly the configured jobs
                     check_job_matchers(expr, jobs, where)
                 else:  # everything else follows the picker
                     assert set(job_matchers(expr)) <= {("MatchOp.Re", "$job")}, (where, expr)

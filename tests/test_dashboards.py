@@ -328,3 +328,33 @@ def test_the_slo_dashboard_follows_the_slo_config():
         "0": {"color": "green", "index": 0, "text": "OK"}, "1": {"color": "orange", "index": 1, "text": "Ticket"},
         "2": {"color": "red", "index": 2, "text": "Page"}}}]
 
+
+
+def test_a_cluster_label_adds_a_cluster_picker_that_filters_every_selector():
+    """selectors.cluster_label: cluster puts a Cluster picker before Job (All = .+), the job and instance
+    pickers list only the chosen clusters' values, every selector of every panel and annotation carries
+    cluster=~"$cluster", and Grafana's linter and closed types still find nothing."""
+    import promql_parser
+    from hermes_dash.build.lint import _nodes, expand_macros
+    cfg = config_from_mapping({"selectors": {"cluster_label": "cluster"}})
+    schema_errors = {}
+    for name in NAMES:
+        d = build_json(name, cfg)
+        vs = {v["name"]: v for v in d["templating"]["list"]}
+        assert list(vs)[:4] == ["datasource", "cluster", "job", "instance"], name
+        c = vs["cluster"]
+        assert (c["type"], c["label"], c["multi"], c["includeAll"], c["allValue"], c["definition"]) == \
+            ("query", "Cluster", True, True, ".+", 'label_values(hermes_active_sessions{job="hermes-agent"}, cluster)')
+        assert vs["job"]["definition"] == \
+            'label_values(hermes_active_sessions{job="hermes-agent", cluster=~"$cluster"}, job)'
+        assert vs["instance"]["definition"] == \
+            'label_values(hermes_active_sessions{cluster=~"$cluster", job=~"$job"}, instance)'
+        for where, expr in dashboard_exprs(d):
+            for node in _nodes(promql_parser.parse(expand_macros(expr))):
+                if isinstance(node, promql_parser.VectorSelector) and (": panel " in where or node.name == "ALERTS"):
+                    ms = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+                    assert ("cluster", "MatchOp.Re", "$cluster") in ms, (where, expr)
+        assert grafana_linter.lint_dashboard(d, strict=True) == [], name
+        schema_errors[name] = grafana_schema.validate(d)
+    assert schema_errors == {n: [] for n in NAMES}
+    assert "cluster" not in {v["name"] for v in build_json("capacity", DEFAULT)["templating"]["list"]}

@@ -8,7 +8,7 @@ from hermes_dash.build.rules import ALERTS_FILE, RECORDING_FILE, Recording, all_
 from hermes_dash.build.rules.slo import slo_windows
 from hermes_dash.config import DEFAULT, config_from_mapping
 
-from conftest import ROOT, require_tool
+from conftest import ROOT, cli, require_tool
 
 
 def test_every_contract_alert_is_generated_with_its_severity_and_team():
@@ -137,3 +137,60 @@ def test_several_jobs_are_alerted_on_separately(tmp_path):
     out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_cluster_label_is_kept_and_each_cluster_is_alerted_on_separately(tmp_path):
+    """selectors.cluster_label: cluster makes every aggregation keep `cluster` (promtool: a tool failing in
+    one cluster fires for that cluster only; a cluster whose agents are all down fires HermesMetricsAbsent
+    for it only), and `hermes-dash lint --config` accepts the generated files."""
+    import yaml
+    from hermes_dash.build import generated_files, write_all
+    cfg_file = tmp_path / "hermes-dash.yml"
+    cfg_file.write_text("selectors:\n  cluster_label: cluster\n")
+    cfg = config_from_mapping({"selectors": {"cluster_label": "cluster"}})
+    write_all(str(tmp_path), generated_files(cfg))
+    for g in recording_groups(cfg):
+        for r in g.rules:
+            assert "by (cluster, job" in r.expr or r.expr.startswith("sum_over_time("), r.rule.name
+    calls = 'hermes_tool_call_total{{cluster="{c}", job="hermes-agent", instance="a:9464", tool_name="web_search", ' \
+            'status="{s}"}}'
+    series = [(calls.format(c="eu", s="success"), "0+5x20"), (calls.format(c="eu", s="error"), "0+5x20"),
+              (calls.format(c="us", s="success"), "0+10x20"), (calls.format(c="us", s="error"), "0x20"),
+              ('up{cluster="eu", job="hermes-agent", instance="a:9464"}', "1x20"),
+              ('up{cluster="us", job="hermes-agent", instance="a:9464"}', "0x20")]
+    labels = {"severity": "warning", "team": "platform", "job": "hermes-agent"}
+    test = {"rule_files": [str(tmp_path / "rules" / RECORDING_FILE), str(tmp_path / "rules" / ALERTS_FILE)],
+            "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": [{"series": s, "values": v} for s, v in series],
+                       "promql_expr_test": [{"expr": "hermes:tool_failure_ratio:5m", "eval_time": "15m",
+                                             "exp_samples": [
+                                                 {"labels": 'hermes:tool_failure_ratio:5m{cluster="eu", '
+                                                            'job="hermes-agent", tool_name="web_search"}',
+                                                  "value": 0.5},
+                                                 {"labels": 'hermes:tool_failure_ratio:5m{cluster="us", '
+                                                            'job="hermes-agent", tool_name="web_search"}',
+                                                  "value": 0}]}],
+                       "alert_rule_test": [
+                           {"eval_time": "15m", "alertname": C.A_TOOL_ERROR_RATE, "exp_alerts": [{
+                               "exp_labels": {**labels, "cluster": "eu", "tool_name": "web_search"},
+                               "exp_annotations": {
+                                   "summary": "A Hermes tool fails more than 5% of its calls",
+                                   "description": "50% of calls to tool web_search (job hermes-agent) did not "
+                                                  "succeed over the last 5m: errors, timeouts, cancellations and "
+                                                  "blocks (threshold 5%).",
+                                   "runbook_url": f"{cfg.alerting.runbook_url_base}#hermestoolerrorrate"}}]},
+                           {"eval_time": "15m", "alertname": C.A_METRICS_ABSENT, "exp_alerts": [{
+                               "exp_labels": {**labels, "severity": "critical", "cluster": "us"},
+                               "exp_annotations": {
+                                   "summary": "No Hermes agent is being scraped",
+                                   "description": "No target of job hermes-agent has been scraped successfully for "
+                                                  "5m: every agent is down, or service discovery finds none. Every "
+                                                  "other Hermes alert is blind until this is fixed.",
+                                   "runbook_url": f"{cfg.alerting.runbook_url_base}#hermesmetricsabsent"}}]}]}]}
+    path = tmp_path / "clusters.yml"
+    path.write_text(yaml.safe_dump(test))
+    out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = cli("lint", "--config", str(cfg_file), str(tmp_path / "rules"), str(tmp_path / "dashboards"))
+    assert (r.returncode, r.stderr) == (0, "")

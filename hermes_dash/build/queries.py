@@ -39,9 +39,11 @@ class Queries:
 
     def __init__(self, cfg: Config, variables: Sequence[str] = ()):
         self.cfg = cfg
-        self.variables: Tuple[str, ...] = (C.L_JOB, C.L_INSTANCE) + tuple(variables)
-        #: every series a panel reads: the chosen jobs and instances
-        self.scope = Scope(variable(C.L_JOB), variable(C.L_INSTANCE))
+        #: the pickers that filter every panel: the cluster (when the config names its label), job, instance
+        self.scope_variables: Tuple[str, ...] = cfg.selectors.keep + (C.L_INSTANCE,)
+        self.variables: Tuple[str, ...] = self.scope_variables + tuple(variables)
+        #: every series a panel reads: the chosen clusters, jobs and instances
+        self.scope = Scope(*(variable(v) for v in self.scope_variables))
 
     def _by(self, label: str) -> Tuple[str, ...]:
         """The matcher of `label`'s variable, when this dashboard has it."""
@@ -62,10 +64,14 @@ class Queries:
     # -- variables ----------------------------------------------------------------------------------
     def variable_values(self, label: str) -> str:
         """The query of the dashboard variable `label`: its values on a catalogue metric, within the
-        configured jobs (the job variable) or the chosen ones (the others)."""
-        source = _VARIABLE_SOURCES[label].name
-        within = Scope(one_of(C.L_JOB, self.cfg.selectors.jobs)) if label == C.L_JOB else \
-            Scope(variable(C.L_JOB)) if label == C.L_INSTANCE else self.scope
+        configured jobs and the pickers before it (cluster, then job, then instance)."""
+        source = _VARIABLE_SOURCES.get(label, C.ACTIVE_SESSIONS).name
+        if label in self.scope_variables:
+            before = self.scope_variables[:self.scope_variables.index(label)]
+            configured = () if C.L_JOB in before else (one_of(C.L_JOB, self.cfg.selectors.jobs),)
+            within = Scope(*configured, *(variable(v) for v in before))
+        else:
+            within = self.scope
         return f"label_values({within.series(source)}, {label})"
 
     # -- latency ------------------------------------------------------------------------------------
@@ -212,4 +218,4 @@ class Queries:
     def alerts_firing(self) -> str:
         """Firing Hermes alerts of the chosen jobs (the dashboards' annotation)."""
         return Scope().series(C.ALERTS, matcher(C.L_ALERTNAME, "Hermes.*", "=~"),
-                              matcher(C.L_ALERTSTATE, C.FIRING), variable(C.L_JOB))
+                              matcher(C.L_ALERTSTATE, C.FIRING), *(variable(v) for v in self.cfg.selectors.keep))

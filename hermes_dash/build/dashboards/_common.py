@@ -183,7 +183,8 @@ def _variables(q: Queries, cfg: Config):
     out = [G.Template(name="datasource", label="Data source", type="datasource", query="prometheus",
                       default=cfg.grafana.datasource, hide=0)]
     for n in q.variables:
-        out.append(G.Template(name=n, label=VARIABLE_LABELS[n], query=q.variable_values(n), dataSource=DS,
+        out.append(G.Template(name=n, label=VARIABLE_LABELS.get(n, n.replace("_", " ").capitalize()),
+                              query=q.variable_values(n), dataSource=DS,
                               includeAll=True, multi=True, allValue=ALL_VALUE, default="$__all", refresh=2, sort=1))
     return out
 

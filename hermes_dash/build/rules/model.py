@@ -86,6 +86,19 @@ def with_runbook(alert: Alert, cfg: Config) -> Alert:
     return dataclasses.replace(alert, runbook_url=runbook_url(cfg, alert.name))
 
 
+def keep(cfg: Config, *labels: str) -> Tuple[str, ...]:
+    """`labels` as an aggregation of the rules keeps them: the configured cluster label before `job`."""
+    cluster = cfg.selectors.cluster_label
+    if not cluster or C.L_JOB not in labels:
+        return labels
+    return tuple(x for label in labels for x in ((cluster, label) if label == C.L_JOB else (label,)))
+
+
+def on(cfg: Config, *labels: str) -> str:
+    """The `on (...)` of a binary operation between two rules' results: job (and the cluster), and `labels`."""
+    return f"on ({', '.join(keep(cfg, C.L_JOB, *labels))})"
+
+
 def job_scope(cfg: Config) -> Scope:
     """Raw series of the configured scrape job (no Grafana variables: rules see every instance)."""
     return Scope(one_of(C.L_JOB, cfg.selectors.jobs))

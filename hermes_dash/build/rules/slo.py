@@ -14,7 +14,7 @@ from ... import catalogue as C
 from ...config import BurnWindow, Config, duration_seconds
 from ..promql import matcher, ratio
 from ..text import le_value, num, pct
-from .model import Alert, Group, Recording, job_scope
+from .model import Alert, Group, Recording, job_scope, keep, on
 
 RECORDING_GROUP = "hermes_slo_recording_rules"
 GROUP = "hermes_slo"
@@ -36,7 +36,7 @@ def recording_group(cfg: Config) -> Group:
     """hermes:turn_errors:ratio_rate<w> and hermes:turn_slow:ratio_rate<w> for every window."""
     e = job_scope(cfg)
     turns, buckets = C.TURN_DURATION.name + "_count", C.TURN_DURATION.name + "_bucket"
-    job = (C.L_JOB,)
+    job = keep(cfg, C.L_JOB)
     le = matcher(C.L_LE, le_value(cfg.slo.turn_latency_seconds))
     error, not_interrupted = matcher(C.L_STATUS, "error"), matcher(C.L_STATUS, "interrupted", "!=")
     windows = slo_windows(cfg)
@@ -61,7 +61,7 @@ def component_groups(cfg: Config) -> Tuple[Group, Group]:
     for 30 days instead of every raw sample)."""
     e = job_scope(cfg)
     turns, buckets = C.TURN_DURATION.name + "_count", C.TURN_DURATION.name + "_bucket"
-    by = (C.L_JOB, C.L_INSTANCE)
+    by = keep(cfg, C.L_JOB, C.L_INSTANCE)
     le = matcher(C.L_LE, le_value(cfg.slo.turn_latency_seconds))
     rates = {
         C.SLO_TURNS_FAILED: e.sum(turns, "5m", matcher(C.L_STATUS, "error"), by=by),
@@ -85,7 +85,7 @@ def _burn(cfg: Config, sli: str, windows: Sequence[BurnWindow], target: float) -
     for bw in windows:
         limit = f"({num(bw.factor)} * (1 - {num(target)}))"
         parts.append(f"(\n  {e.rec(C.slo_rule(sli, bw.short))} > {limit}\n"
-                     f"  and on ({C.L_JOB})\n  {e.rec(C.slo_rule(sli, bw.long))} > {limit}\n)")
+                     f"  and {on(cfg)}\n  {e.rec(C.slo_rule(sli, bw.long))} > {limit}\n)")
     return "\nor\n".join(parts)
 
 
