@@ -186,11 +186,16 @@ HOOK_ERRORS = Metric(
     "hermes_metrics_hook_errors_total", COUNTER,
     "Exceptions caught inside hermes-dash hook callbacks (the agent carried on).",
     labels=(L_HOOK,), dimension="meta")
+LABEL_SANITISED = Metric(
+    "hermes_label_values_sanitised_total", COUNTER,
+    "Label values changed before use: invalid UTF-8 or control characters replaced, or truncated to "
+    "the length bound (counted per call).",
+    labels=("label",), dimension="meta")
 
 METRICS: Tuple[Metric, ...] = (
     TURN_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
     SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
-    LABEL_OVERFLOW, HOOK_ERRORS,
+    LABEL_OVERFLOW, HOOK_ERRORS, LABEL_SANITISED,
 )
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 

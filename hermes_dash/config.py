@@ -56,6 +56,10 @@ class Instrumentation:
     # names come from an LLM or a user; past this many, new values are counted under `other` so a
     # misbehaving agent cannot explode the series count. Raise it if `hermes_label_overflow_total` grows.
     max_label_values: int = 64
+    # Bound on the length of one open label value, in characters. A longer name keeps its first
+    # characters and gets a hash of the whole name as suffix (`<prefix>~1a2b3c4d`), so long names stay
+    # distinct; counted in hermes_label_values_sanitised_total. At least 16.
+    max_label_length: int = 128
     # Fallback price table, USD per token, used when Hermes' own pricing does not know a model (and by
     # code instrumented directly). A model in neither is counted in hermes_unpriced_tokens_total.
     prices: Mapping[str, Price] = field(default_factory=dict)
@@ -314,6 +318,8 @@ def parse_address(addr: str) -> Tuple[str, int]:
 def _validate(cfg: Config, path: Optional[str]) -> Config:
     if cfg.instrumentation.max_label_values < 1:
         raise _fail(path, "instrumentation.max_label_values", "must be at least 1")
+    if cfg.instrumentation.max_label_length < 16:
+        raise _fail(path, "instrumentation.max_label_length", "must be at least 16 (room for the hash suffix)")
     for key in ("tool_error_rate", "llm_error_rate", "capacity_warning_ratio", "task_completion_target"):
         if getattr(cfg.thresholds, key) > 1:
             raise _fail(path, f"thresholds.{key}", "is a ratio: must be between 0 and 1")

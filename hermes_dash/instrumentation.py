@@ -21,7 +21,9 @@ Hermes' hooks (``hermes_dash.plugin``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import re
 import threading
 import time
 from asyncio import CancelledError as _AsyncCancelled
@@ -104,50 +106,105 @@ def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
     return "api_error"
 
 
+#: characters a label value may not carry: C0 and C1 controls, DEL, Unicode line separators (some text
+#: parsers split lines on them) and surrogates (not encodable as UTF-8: one broke every scrape)
+_BAD_LABEL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+REPLACEMENT_CHAR = "\ufffd"
+_HASH_HEX = 8  # hex digits of the hash suffix of a truncated value
+
+
+def label_value_is_clean(value: str, max_length: int) -> bool:
+    """True when `value` can be used as a label value unchanged (see `sanitise_label_value`)."""
+    return len(value) <= max_length and _BAD_LABEL_CHARS.search(value) is None
+
+
+def sanitise_label_value(value: str, max_length: int) -> str:
+    """`value` made safe as a label value: valid UTF-8 without control characters, at most `max_length`.
+
+    Surrogates, control characters and line separators become U+FFFD; a longer value keeps its first
+    characters and ends in `~` and a hash of the whole value, so long values stay distinct:
+
+        sanitise_label_value("web\\ud83d", 128)      # 'web\\ufffd'
+        sanitise_label_value("x" * 200, 16)           # 'xxxxxxx~' + 8 hex digits
+    Idempotent: a sanitised value is returned unchanged.
+    """
+    s = _BAD_LABEL_CHARS.sub(REPLACEMENT_CHAR, value)
+    if len(s) > max_length:
+        digest = hashlib.blake2b(s.encode("utf-8"), digest_size=_HASH_HEX // 2).hexdigest()
+        s = s[: max_length - _HASH_HEX - 1] + "~" + digest
+    return s
+
+
 class _Bounded:
     """Maps incoming values of one open label onto at most `limit` distinct values, else `other`.
 
-    `on_new(value)` runs once per admitted value (to initialise its series at zero), under a lock.
-    `other` itself is always admitted and does not count against the bound. The hit path is one dict
-    lookup with no lock.
+    Any object is accepted: None and "" are `unknown`, other non-strings their str() (`unknown` when
+    that fails); the text is sanitised (`sanitise_label_value`) and each call whose value had to change
+    is counted (`on_sanitised`). `on_new(value)` runs once per admitted value (to initialise its series
+    at zero), under a lock. `other` itself is always admitted and does not count against the bound.
+    The hit path is one dict lookup with no lock. Only exact `str` values that needed no change (and
+    None) are cached, and only when admitted: the cache holds at most `limit` + 3 short keys, whatever
+    arrives (NaN != NaN would never hit a cache of raw values and grew it without bound).
     """
 
-    __slots__ = ("label", "limit", "admitted", "_seen", "_lock", "_on_new", "_on_overflow")
+    __slots__ = ("label", "limit", "max_length", "admitted", "_seen", "_values", "_lock", "_on_new",
+                 "_on_overflow", "_on_sanitised")
 
     def __init__(self, label: str, limit: int, on_new: Callable[[str], None],
-                 on_overflow: Callable[[str], None]):
+                 on_overflow: Callable[[str], None], on_sanitised: Callable[[str], None] = lambda _: None,
+                 max_length: int = DEFAULT.instrumentation.max_label_length):
         self.label = label
         self.limit = limit
+        self.max_length = max_length
         self.admitted = 0
-        self._seen: Dict[Any, str] = {}   # raw value -> label value
+        self._seen: Dict[Any, str] = {}     # raw value (clean str or None) -> label value
+        self._values: Dict[str, str] = {}   # admitted label values
         self._lock = threading.Lock()
         self._on_new = on_new
         self._on_overflow = on_overflow
+        self._on_sanitised = on_sanitised
 
     def __call__(self, value: Any) -> str:
         try:
             return self._seen[value]
-        except (KeyError, TypeError):
+        except Exception:  # KeyError; TypeError (unhashable); whatever a hostile __hash__ or __eq__ raises
             return self._admit(value)
 
+    def _clean(self, raw: Any) -> Tuple[str, bool]:
+        """(label value, whether the text had to change)."""
+        if raw is None:
+            return C.UNKNOWN, False
+        if type(raw) is str:
+            text = raw
+        else:
+            try:
+                text = str(raw)
+            except Exception:
+                return C.UNKNOWN, True
+        if not text:
+            return C.UNKNOWN, False
+        if label_value_is_clean(text, self.max_length):
+            return text, False
+        return sanitise_label_value(text, self.max_length), True
+
     def _admit(self, raw: Any) -> str:
-        value = C.UNKNOWN if raw is None or raw == "" else str(raw)
+        value, changed = self._clean(raw)
         with self._lock:
-            out = self._seen.get(value)
+            if changed:
+                self._on_sanitised(self.label)
+            out = self._values.get(value)
             if out is None:
                 if value != C.OTHER and self.admitted >= self.limit:
-                    if C.OTHER not in self._seen:
+                    if C.OTHER not in self._values:
                         self._on_new(C.OTHER)
-                        self._seen[C.OTHER] = C.OTHER
+                        self._values[C.OTHER] = C.OTHER
                     self._on_overflow(self.label)
                     return C.OTHER  # not cached: every overflowing call is counted
                 self._on_new(value)
-                self._seen[value] = out = value
+                self._values[value] = out = value
                 self.admitted += value != C.OTHER
-            try:
-                self._seen.setdefault(raw, out)
-            except TypeError:  # unhashable raw value: not cached
-                pass
+            if not changed and (raw is None or type(raw) is str):
+                self._seen[raw] = out
         return out
 
 
@@ -269,14 +326,18 @@ class HermesMetrics:
         self._sessions = g[C.SESSIONS.name]
         self._overflow = g[C.LABEL_OVERFLOW.name]
         self._hook_errors = g[C.HOOK_ERRORS.name]
+        self._sanitised = g[C.LABEL_SANITISED.name]
         # children cached per admitted tool: ({status: counter child}, duration child)
         self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
         self._cost_children: Dict[Tuple[str, str], Any] = {}
         self._prices: Dict[str, Price] = dict(config.prices)
-        limit = config.max_label_values
-        self.tool_label = _Bounded(C.L_TOOL, limit, self._init_tool, self._overflowed)
-        self.model_label = _Bounded(C.L_MODEL, limit, self._init_model, self._overflowed)
-        self.provider_label = _Bounded(C.L_PROVIDER, limit, lambda v: None, self._overflowed)
+        limit, length = config.max_label_values, config.max_label_length
+        self.tool_label = _Bounded(C.L_TOOL, limit, self._init_tool, self._overflowed, self._sanitised_one,
+                                   length)
+        self.model_label = _Bounded(C.L_MODEL, limit, self._init_model, self._overflowed,
+                                    self._sanitised_one, length)
+        self.provider_label = _Bounded(C.L_PROVIDER, limit, lambda v: None, self._overflowed,
+                                       self._sanitised_one, length)
         self._init_closed_sets()
         for t in config.known_tools:
             self.tool_label(t)
@@ -291,6 +352,7 @@ class HermesMetrics:
             self._sessions.labels(outcome=outcome)
         for label in C.OPEN_LABELS:
             self._overflow.labels(label=label)
+            self._sanitised.labels(label=label)
         for hook in C.HERMES_HOOKS:
             self._hook_errors.labels(hook=hook)
 
@@ -310,6 +372,9 @@ class HermesMetrics:
 
     def _overflowed(self, label: str) -> None:
         self._overflow.labels(label=label).inc()
+
+    def _sanitised_one(self, label: str) -> None:
+        self._sanitised.labels(label=label).inc()
 
     def _cost_child(self, model: str, provider: str):
         key = (model, provider)
@@ -398,9 +463,9 @@ class HermesMetrics:
         self._llm_errors.labels(model=self.model_label(model), error_type=et).inc()
         return et
 
-    def price(self, model: str) -> Optional[Price]:
-        """The configured per-token price of `model`, or None."""
-        return self._prices.get(model)
+    def price(self, model: Any) -> Optional[Price]:
+        """The configured per-token price of `model`, or None (also for a model that is not a string)."""
+        return self._prices.get(model) if type(model) is str else None
 
     def record_usage(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0, *,
                      provider: Optional[str] = None, cost_usd: Optional[float] = None) -> Optional[float]:
@@ -415,7 +480,7 @@ class HermesMetrics:
         self._tokens.labels(model=m, token_type="prompt").inc(prompt_tokens)
         self._tokens.labels(model=m, token_type="completion").inc(completion_tokens)
         if cost_usd is None:
-            p = self._prices.get(model)
+            p = self.price(model)
             if p is not None:
                 cost_usd = prompt_tokens * p.prompt + completion_tokens * p.completion
         if cost_usd is None:
