@@ -34,6 +34,7 @@ L_TOKEN_TYPE = "token_type"
 L_ERROR_TYPE = "error_type"
 L_OUTCOME = "outcome"
 L_HOOK = "hook"
+L_REASON = "reason"
 
 # Labels that Prometheus attaches at scrape time; a metric label of the same name would collide with them
 # (the seed's `instance` label on hermes_active_sessions did). Used by the tests and the lint.
@@ -64,12 +65,18 @@ LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
 # Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn.
 SESSION_OUTCOMES = ("completed", "failed", "interrupted", "abandoned")
 
+# Why a number was dropped instead of reaching a metric (a duration, a token count, a cost, a gauge
+# value): not a number at all (a string, a bool, None where a number was required), NaN or infinite,
+# or below zero (a sum or a counter must never go down).
+DROP_REASONS = ("not_a_number", "not_finite", "negative")
+
 #: closed value sets; a label absent from this mapping is open (bounded at run time)
 LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
     L_STEP_TYPE: STEP_TYPES,
     L_TOKEN_TYPE: TOKEN_TYPES,
     L_ERROR_TYPE: LLM_ERROR_TYPES,
     L_OUTCOME: SESSION_OUTCOMES,
+    L_REASON: DROP_REASONS,
 }
 #: the closed set of a label, per metric, where one label name serves two metrics (status)
 METRIC_LABEL_VALUES_OVERRIDE = {
@@ -191,11 +198,15 @@ LABEL_SANITISED = Metric(
     "Label values changed before use: invalid UTF-8 or control characters replaced, or truncated to "
     "the length bound (counted per call).",
     labels=("label",), dimension="meta")
+DROPPED_SAMPLES = Metric(
+    "hermes_dropped_samples_total", COUNTER,
+    "Numbers dropped instead of recorded, by reason (not_a_number, not_finite, negative).",
+    labels=(L_REASON,), dimension="meta")
 
 METRICS: Tuple[Metric, ...] = (
     TURN_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
     SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
-    LABEL_OVERFLOW, HOOK_ERRORS, LABEL_SANITISED,
+    LABEL_OVERFLOW, HOOK_ERRORS, LABEL_SANITISED, DROPPED_SAMPLES,
 )
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 

@@ -38,6 +38,8 @@ from .config import DEFAULT, Instrumentation, Price
 
 F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
+_INF = float("inf")
+_NOT_A_NUMBER, _NOT_FINITE, _NEGATIVE = C.DROP_REASONS
 
 # Exceptions that mean "stopped before it finished" rather than "failed". asyncio.CancelledError is a
 # BaseException since 3.8; concurrent.futures has its own.
@@ -327,6 +329,7 @@ class HermesMetrics:
         self._overflow = g[C.LABEL_OVERFLOW.name]
         self._hook_errors = g[C.HOOK_ERRORS.name]
         self._sanitised = g[C.LABEL_SANITISED.name]
+        self._dropped = {r: g[C.DROPPED_SAMPLES.name].labels(reason=r) for r in C.DROP_REASONS}
         # children cached per admitted tool: ({status: counter child}, duration child)
         self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
         self._cost_children: Dict[Tuple[str, str], Any] = {}
@@ -376,6 +379,45 @@ class HermesMetrics:
     def _sanitised_one(self, label: str) -> None:
         self._sanitised.labels(label=label).inc()
 
+    # -- numbers --------------------------------------------------------------------------------------
+    def sample(self, x: Any) -> Optional[float]:
+        """`x` as a float when it is a finite number >= 0; else None, and the drop counted by reason.
+
+        Every number that reaches a metric passes here (tool-timer and step durations measured by this
+        module are differences of perf_counter and need not): a negative duration would lower a
+        histogram's _sum, a NaN or an infinity would stay in it for good.
+
+            m.sample(1.5)            # 1.5
+            m.sample(float("nan"))   # None; hermes_dropped_samples_total{reason="not_finite"} += 1
+        """
+        t = type(x)
+        if t is float or t is int:
+            try:
+                f = float(x)
+            except OverflowError:  # an int beyond float range
+                self._dropped[_NOT_FINITE].inc()
+                return None
+        elif t is bool or isinstance(x, (str, bytes, bytearray)) or x is None:
+            self._dropped[_NOT_A_NUMBER].inc()
+            return None
+        else:  # Decimal, Fraction, numpy scalars ...
+            try:
+                f = float(x)
+            except OverflowError:
+                self._dropped[_NOT_FINITE].inc()
+                return None
+            except Exception:
+                self._dropped[_NOT_A_NUMBER].inc()
+                return None
+        if 0.0 <= f < _INF:
+            return f
+        self._dropped[_NEGATIVE if -_INF < f < 0.0 else _NOT_FINITE].inc()
+        return None
+
+    def dropped(self, reason: str) -> None:
+        """Count one input dropped for `reason` (one of catalogue.DROP_REASONS)."""
+        self._dropped[reason].inc()
+
     def _cost_child(self, model: str, provider: str):
         key = (model, provider)
         child = self._cost_children.get(key)
@@ -408,10 +450,13 @@ class HermesMetrics:
         return decorator
 
     def record_tool_call(self, tool_name: str, status: str, seconds: float) -> None:
-        """Record a tool call timed elsewhere (Hermes' post_tool_call hook)."""
+        """Record a tool call timed elsewhere (Hermes' post_tool_call hook). The call counts whatever
+        `seconds` is; a duration that is not a finite number >= 0 is dropped (and counted)."""
         counters, duration = self._tool_children[self.tool_label(tool_name)]
         counters[status].inc()
-        duration.observe(seconds)
+        s = self.sample(seconds)
+        if s is not None:
+            duration.observe(s)
 
     # -- steps, turns, sessions -----------------------------------------------------------------------
     def step(self, model: str, step_type: str = "answer") -> Step:
@@ -419,11 +464,17 @@ class HermesMetrics:
         return Step(self, model, step_type)
 
     def record_step(self, model: str, step_type: str, seconds: float) -> None:
-        self._step_duration.labels(model=self.model_label(model), step_type=step_type).observe(seconds)
+        """One reasoning step timed elsewhere; a bad duration is dropped (and counted)."""
+        child = self._step_duration.labels(model=self.model_label(model), step_type=step_type)
+        s = self.sample(seconds)
+        if s is not None:
+            child.observe(s)
 
     def record_turn(self, status: str, seconds: float) -> None:
         """One agent turn (the seed's "request"): status success, error or interrupted."""
-        self._turn_duration.labels(status=status).observe(seconds)
+        s = self.sample(seconds)
+        if s is not None:
+            self._turn_duration.labels(status=status).observe(s)
 
     def session(self) -> Session:
         """Context manager for one session: active while open, steps and outcome recorded at close."""
@@ -438,23 +489,32 @@ class HermesMetrics:
         self._active.dec()
 
     def session_finished(self, steps: int, outcome: str, *, was_active: bool = True) -> None:
+        """One finished session: its step count and outcome (`was_active`: it was counted as active)."""
         if was_active:
             self._active.dec()
-        self._session_steps.observe(steps)
+        s = self.sample(steps)
+        if s is not None:
+            self._session_steps.observe(s)
         self._sessions.labels(outcome=outcome).inc()
 
     def set_active_sessions(self, n: int) -> None:
-        self._active.set(n)
+        s = self.sample(n)
+        if s is not None:
+            self._active.set(s)
 
     def set_queue_depth(self, n: int) -> None:
-        self._queue.set(n)
+        """Messages waiting for an agent in this process; a value that is not a finite number >= 0 is
+        dropped (and counted)."""
+        s = self.sample(n)
+        if s is not None:
+            self._queue.set(s)
 
     # -- LLM calls, tokens, cost ----------------------------------------------------------------------
     def llm_request(self, model: str, provider: Optional[str] = None) -> None:
         """Count one LLM API call attempt (the denominator of the LLM error rate)."""
         m = self.model_label(model)
         self._llm_requests.labels(model=m).inc()
-        self._cost_child(m, self.provider_label(provider or self.config.default_provider))
+        self._cost_child(m, self._provider(provider))
 
     def record_llm_error(self, model: str, error: Any = None, *, status_code: Optional[int] = None,
                          reason: Optional[str] = None) -> str:
@@ -462,6 +522,11 @@ class HermesMetrics:
         et = classify_llm_error(error, status_code=status_code, reason=reason)
         self._llm_errors.labels(model=self.model_label(model), error_type=et).inc()
         return et
+
+    def _provider(self, provider: Any) -> str:
+        if provider is None or (type(provider) is str and not provider):
+            provider = self.config.default_provider
+        return self.provider_label(provider)
 
     def price(self, model: Any) -> Optional[Price]:
         """The configured per-token price of `model`, or None (also for a model that is not a string)."""
@@ -472,24 +537,26 @@ class HermesMetrics:
         """Count tokens and their cost; returns the cost in USD, or None when the model is unpriced.
 
         `cost_usd` (e.g. Hermes' own estimate) wins over the price table. With neither, the tokens are
-        counted in hermes_unpriced_tokens_total as well, so a missing price is visible.
+        counted in hermes_unpriced_tokens_total as well, so a missing price is visible. Each number that
+        is not finite and >= 0 is dropped and counted (never raised): a bad token count counts as 0, a
+        bad `cost_usd` as if none was given.
         """
-        if prompt_tokens < 0 or completion_tokens < 0:
-            raise ValueError(f"token counts must be >= 0, got {prompt_tokens}, {completion_tokens}")
+        prompt = self.sample(prompt_tokens) or 0.0
+        completion = self.sample(completion_tokens) or 0.0
         m = self.model_label(model)
-        self._tokens.labels(model=m, token_type="prompt").inc(prompt_tokens)
-        self._tokens.labels(model=m, token_type="completion").inc(completion_tokens)
+        self._tokens.labels(model=m, token_type="prompt").inc(prompt)
+        self._tokens.labels(model=m, token_type="completion").inc(completion)
+        if cost_usd is not None:
+            cost_usd = self.sample(cost_usd)
         if cost_usd is None:
             p = self.price(model)
             if p is not None:
-                cost_usd = prompt_tokens * p.prompt + completion_tokens * p.completion
+                cost_usd = prompt * p.prompt + completion * p.completion
         if cost_usd is None:
-            self._unpriced.labels(model=m, token_type="prompt").inc(prompt_tokens)
-            self._unpriced.labels(model=m, token_type="completion").inc(completion_tokens)
+            self._unpriced.labels(model=m, token_type="prompt").inc(prompt)
+            self._unpriced.labels(model=m, token_type="completion").inc(completion)
             return None
-        if cost_usd < 0:
-            raise ValueError(f"cost must be >= 0, got {cost_usd}")
-        self._cost_child(m, self.provider_label(provider or self.config.default_provider)).inc(cost_usd)
+        self._cost_child(m, self._provider(provider)).inc(cost_usd)
         return cost_usd
 
     # -- the exporter's own health --------------------------------------------------------------------

@@ -150,12 +150,14 @@ class HermesHooks:
             self._attempts[api_request_id] = now
         self.metrics.llm_request(model, provider)
 
-    def _attempt_seconds(self, api_request_id: Any, fallback: Optional[float]) -> float:
+    def _attempt_seconds(self, api_request_id: Any, fallback: Any) -> Any:
+        """Seconds since this attempt's pre_api_request, else Hermes' api_duration (which spans retries;
+        the metrics drop it when it is not a finite number >= 0), else 0."""
         with self._lock:
             start = self._attempts.pop(api_request_id, None)
         if start is not None:
             return self._clock() - start
-        return float(fallback or 0.0)
+        return 0.0 if fallback is None else fallback
 
     def _post_api_request(self, session_id: str = "", api_request_id: Any = None, model: str = "",
                           provider: Optional[str] = None, base_url: Optional[str] = None,
@@ -167,11 +169,13 @@ class HermesHooks:
         self.metrics.record_step(model, step_type, seconds)
         with self._lock:
             self._session(session_id).steps += 1
-        if usage:
-            prompt = int(usage.get("prompt_tokens") or 0)
-            completion = int(usage.get("output_tokens") or 0)
+        if isinstance(usage, dict):
+            prompt = _zero_if_none(usage.get("prompt_tokens"))
+            completion = _zero_if_none(usage.get("output_tokens"))
             cost = _hermes_cost(model, usage, provider, base_url)
             self.metrics.record_usage(model, prompt, completion, provider=provider, cost_usd=cost)
+        elif usage is not None:
+            self.metrics.dropped(C.DROP_REASONS[0])  # not a mapping of token counts
 
     def _api_request_error(self, session_id: str = "", api_request_id: Any = None, model: str = "",
                            api_duration: Optional[float] = None, status_code: Optional[int] = None,
@@ -200,7 +204,7 @@ class HermesHooks:
             s = "timeout"
         elif s == "error" and ("cancel" in et or "interrupt" in et):
             s = "cancelled"
-        self.metrics.record_tool_call(tool_name, s, max(0.0, float(duration_ms or 0.0)) / 1000.0)
+        self.metrics.record_tool_call(tool_name, s, _ms_to_seconds(duration_ms))
 
     def _on_session_end(self, session_id: str = "", completed: bool = False,
                         interrupted: bool = False, **_: Any) -> None:
@@ -219,21 +223,50 @@ class HermesHooks:
     _on_session_reset = _on_session_finalize
 
 
-def _hermes_cost(model: str, usage: dict, provider: Optional[str],
-                 base_url: Optional[str]) -> Optional[float]:
-    """Hermes' own estimate of one call's cost in USD, or None when Hermes cannot price it."""
+def _zero_if_none(x: Any) -> Any:
+    return 0 if x is None else x
+
+
+def _ms_to_seconds(ms: Any) -> Any:
+    """Hermes' duration_ms in seconds (None: 0). Anything but an int or a float is passed on as it is,
+    for the metrics to drop and count."""
+    if ms is None:
+        return 0.0
+    if type(ms) is int or type(ms) is float:
+        try:
+            return ms / 1000.0
+        except OverflowError:
+            return float("inf")
+    return ms
+
+
+def _token_count(x: Any) -> Optional[int]:
+    """A usage field as an int >= 0 (None: 0), or None when it is not one."""
+    if x is None:
+        return 0
+    if (type(x) is int and x >= 0) or (type(x) is float and 0 <= x < float("inf")):
+        return int(x)
+    return None
+
+
+def _hermes_cost(model: Any, usage: dict, provider: Any, base_url: Any) -> Any:
+    """Hermes' own estimate of one call's cost in USD, or None when Hermes cannot price it (or the usage
+    holds a token count that is not one: the metrics then drop that count and price what remains)."""
     try:
         from agent.usage_pricing import CanonicalUsage, estimate_usage_cost
     except ImportError:  # not running inside Hermes
         return None
-    cu = CanonicalUsage(**{k: int(usage.get(k) or 0) for k in (
-        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")})
     try:
-        r = estimate_usage_cost(model or "", cu, provider=provider, base_url=base_url)
+        counts = {k: _token_count(usage.get(k)) for k in (
+            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")}
+        if None in counts.values():
+            return None
+        r = estimate_usage_cost(model if isinstance(model, str) else "", CanonicalUsage(**counts),
+                                provider=provider, base_url=base_url)
+        return None if r.amount_usd is None else float(r.amount_usd)
     except Exception:  # Hermes' pricing lookup failed: fall back to the table, else count as unpriced
-        log.debug("hermes-dash: Hermes could not price %s", model, exc_info=True)
+        log.debug("hermes-dash: Hermes could not price %r", model, exc_info=True)
         return None
-    return None if r.amount_usd is None else float(r.amount_usd)
 
 
 # -- the entry point ---------------------------------------------------------------------------------

@@ -134,3 +134,103 @@ def test_unhashable_and_unprintable_names_do_not_raise():
     assert v(reg, C.TOOL_CALLS.name, tool_name="[1, 2]", status="success") == 1
     assert v(reg, C.TOOL_CALLS.name, tool_name=C.UNKNOWN, status="success") == 1
     assert v(reg, C.LABEL_SANITISED.name, label=C.L_TOOL) == 1
+
+
+# -- numbers: finite and non-negative, else dropped and counted ------------------------------------------
+NAN, INF = float("nan"), float("inf")
+
+
+def dropped(reg, reason):
+    return v(reg, C.DROPPED_SAMPLES.name, reason=reason)
+
+
+def test_negative_durations_never_lower_a_sum():
+    """A negative step, turn or tool duration is dropped and counted; each _sum stays where it was."""
+    reg = CollectorRegistry()
+    m = HermesMetrics(registry=reg)
+    m.record_step("m", "answer", 1.5)
+    m.record_turn("success", 2.5)
+    m.record_tool_call("t", "success", 0.5)
+    m.record_step("m", "answer", -5.0)
+    m.record_turn("success", -1)
+    m.record_tool_call("t", "success", -0.25)
+    assert v(reg, C.STEP_DURATION.name + "_sum", model="m", step_type="answer") == 1.5
+    assert v(reg, C.STEP_DURATION.name + "_count", model="m", step_type="answer") == 1
+    assert v(reg, C.TURN_DURATION.name + "_sum", status="success") == 2.5
+    assert v(reg, C.TOOL_DURATION.name + "_sum", tool_name="t") == 0.5
+    # the tool call itself still counts: its status is known, only its duration is not
+    assert v(reg, C.TOOL_CALLS.name, tool_name="t", status="success") == 2
+    assert dropped(reg, "negative") == 3
+
+
+def test_nan_and_inf_never_enter_a_sum():
+    """NaN, +inf and -inf durations are dropped and counted as not finite; the sums stay finite."""
+    reg = CollectorRegistry()
+    m = HermesMetrics(registry=reg)
+    for x in (NAN, INF, -INF, 10 ** 400):
+        m.record_step("m", "answer", x)
+        m.record_tool_call("t", "error", x)
+    assert v(reg, C.STEP_DURATION.name + "_sum", model="m", step_type="answer") == 0
+    assert v(reg, C.TOOL_DURATION.name + "_sum", tool_name="t") == 0
+    assert v(reg, C.TOOL_CALLS.name, tool_name="t", status="error") == 4
+    assert dropped(reg, "not_finite") == 8
+
+
+def test_nan_cost_is_dropped_and_the_tokens_priced_from_the_table_or_unpriced():
+    """record_usage(cost_usd=nan) leaves the cost counter finite: the table prices the tokens when it
+    knows the model, else they count as unpriced; the NaN is counted as dropped."""
+    from hermes_dash.config import Price
+    reg = CollectorRegistry()
+    m = HermesMetrics(registry=reg, config=Instrumentation(prices={"priced": Price(prompt=1.0, completion=2.0)}))
+    assert m.record_usage("priced", 3, 1, provider="p", cost_usd=NAN) == 5.0
+    assert m.record_usage("mystery", 3, 1, provider="p", cost_usd=-2.0) is None
+    assert v(reg, C.COST.name, model="priced", provider="p") == 5.0
+    assert v(reg, C.COST.name, model="mystery", provider="p") is None
+    assert v(reg, C.UNPRICED_TOKENS.name, model="mystery", token_type="prompt") == 3
+    assert (dropped(reg, "not_finite"), dropped(reg, "negative")) == (1, 1)
+
+
+def test_bad_token_counts_are_dropped_not_raised():
+    """Negative, NaN, string and boolean token counts are dropped one by one (the valid one still counts);
+    nothing raises."""
+    reg = CollectorRegistry()
+    m = HermesMetrics(registry=reg)
+    m.record_usage("m", -1, 7)
+    m.record_usage("m", "12", NAN)
+    m.record_usage("m", True, None)
+    assert v(reg, C.TOKENS.name, model="m", token_type="prompt") == 0
+    assert v(reg, C.TOKENS.name, model="m", token_type="completion") == 7
+    assert (dropped(reg, "negative"), dropped(reg, "not_finite"), dropped(reg, "not_a_number")) == (1, 1, 3)
+
+
+def test_gauges_refuse_nan_and_negative_values():
+    """set_queue_depth(nan) and set_queue_depth(-1) leave the gauge at its last valid value."""
+    reg = CollectorRegistry()
+    m = HermesMetrics(registry=reg)
+    m.set_queue_depth(4)
+    m.set_queue_depth(NAN)
+    m.set_queue_depth(-1)
+    assert v(reg, C.QUEUE_DEPTH.name) == 4
+    assert (dropped(reg, "not_finite"), dropped(reg, "negative")) == (1, 1)
+
+
+def test_hostile_numbers_through_the_hooks_are_dropped_not_errors():
+    """Through Hermes' hooks: a negative api_duration, NaN tokens, a NaN tool duration and a string usage
+    are dropped and counted; no hook fails and every sum stays finite and non-negative."""
+    from hermes_dash.plugin import HermesHooks
+    reg = CollectorRegistry()
+    hooks = HermesHooks(HermesMetrics(registry=reg))
+    hooks.pre_llm_call(session_id="s", model="m")
+    hooks.post_api_request(session_id="s", api_request_id="never-started", model="m", api_duration=-3.0,
+                           usage={"prompt_tokens": NAN, "output_tokens": 2})
+    hooks.post_api_request(session_id="s", api_request_id="x", model="m", usage="lots")
+    hooks.post_tool_call(tool_name="t", duration_ms=NAN, status="ok")
+    hooks.post_tool_call(tool_name="t", duration_ms=-40, status="ok")
+    hooks.on_session_end(session_id="s", completed=True)
+    for h in C.HERMES_HOOKS:
+        assert v(reg, C.HOOK_ERRORS.name, hook=h) == 0, h
+    assert v(reg, C.STEP_DURATION.name + "_sum", model="m", step_type="answer") == 0
+    assert v(reg, C.TOKENS.name, model="m", token_type="completion") == 2
+    assert v(reg, C.TOOL_DURATION.name + "_sum", tool_name="t") == 0
+    assert v(reg, C.TOOL_CALLS.name, tool_name="t", status="success") == 2
+    assert (dropped(reg, "negative"), dropped(reg, "not_finite"), dropped(reg, "not_a_number")) == (2, 2, 1)
