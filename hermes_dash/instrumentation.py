@@ -39,7 +39,7 @@ from .config import DEFAULT, Instrumentation, Price
 F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
 _INF = float("inf")
-_NOT_A_NUMBER, _NOT_FINITE, _NEGATIVE = C.DROP_REASONS
+_NOT_A_NUMBER, _NOT_FINITE, _NEGATIVE, _NO_TURN = C.DROP_REASONS
 
 # Exceptions that mean "stopped before it finished" rather than "failed". asyncio.CancelledError is a
 # BaseException since 3.8; concurrent.futures has its own.
@@ -72,12 +72,13 @@ def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
     """Map an LLM API failure onto the catalogue's error types.
 
     Uses, in order: Hermes' `reason` (rate_limit, timeout, context_overflow, ...), the HTTP status
-    (429 rate limit, 408/504 timeout, 413 context), the exception type, then its message.
+    (429 rate limit, 408/504 timeout, 413 context), the exception type, then its message. Arguments
+    of the wrong type are ignored; it never raises.
 
         classify_llm_error(status_code=429)                      # 'rate_limit'
         classify_llm_error(TimeoutError("read timed out"))       # 'timeout'
     """
-    r = (reason or "").lower()
+    r = reason.lower() if isinstance(reason, str) else ""
     if r:
         if "rate" in r or "quota" in r:
             return "rate_limit"
@@ -85,20 +86,24 @@ def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
             return "context_too_long"
         if "timeout" in r or "timed_out" in r:
             return "timeout"
-    if status_code == 429:
+    code = status_code if type(status_code) is int else None
+    if code == 429:
         return "rate_limit"
-    if status_code in (408, 504):
+    if code in (408, 504):
         return "timeout"
-    if status_code == 413:
+    if code == 413:
         return "context_too_long"
     if isinstance(error, TimeoutError):
         return "timeout"
-    if isinstance(error, dict):
-        text = f"{error.get('type', '')} {error.get('message', '')}".lower()
-    elif error is None:
-        text = ""
-    else:
-        text = f"{type(error).__name__} {error}".lower()
+    try:
+        if isinstance(error, dict):
+            text = f"{error.get('type', '')} {error.get('message', '')}".lower()
+        elif error is None:
+            text = ""
+        else:
+            text = f"{type(error).__name__} {error}".lower()
+    except Exception:  # an error whose str() fails is still an API error
+        return "api_error"
     if any(w in text for w in _RATE_LIMIT_WORDS) or "ratelimiterror" in text:
         return "rate_limit"
     if any(w in text for w in _CONTEXT_WORDS):
@@ -330,6 +335,7 @@ class HermesMetrics:
         self._hook_errors = g[C.HOOK_ERRORS.name]
         self._sanitised = g[C.LABEL_SANITISED.name]
         self._dropped = {r: g[C.DROPPED_SAMPLES.name].labels(reason=r) for r in C.DROP_REASONS}
+        self._expired = {w: g[C.EXPIRED.name].labels(what=w) for w in C.EXPIRED_KINDS}
         # children cached per admitted tool: ({status: counter child}, duration child)
         self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
         self._cost_children: Dict[Tuple[str, str], Any] = {}
@@ -417,6 +423,10 @@ class HermesMetrics:
     def dropped(self, reason: str) -> None:
         """Count one input dropped for `reason` (one of catalogue.DROP_REASONS)."""
         self._dropped[reason].inc()
+
+    def expired(self, what: str) -> None:
+        """Count one turn, pending API request or session given up on (catalogue.EXPIRED_KINDS)."""
+        self._expired[what].inc()
 
     def _cost_child(self, model: str, provider: str):
         key = (model, provider)

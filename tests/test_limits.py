@@ -234,3 +234,205 @@ def test_hostile_numbers_through_the_hooks_are_dropped_not_errors():
     assert v(reg, C.TOOL_DURATION.name + "_sum", tool_name="t") == 0
     assert v(reg, C.TOOL_CALLS.name, tool_name="t", status="success") == 2
     assert (dropped(reg, "negative"), dropped(reg, "not_finite"), dropped(reg, "not_a_number")) == (2, 2, 1)
+
+
+# -- turns, pending API requests and sessions: expire, never grow without bound, never from stray hooks --
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def hooks_with(**inst):
+    from hermes_dash.plugin import HermesHooks
+    reg = CollectorRegistry()
+    clock = Clock()
+    return reg, HermesHooks(HermesMetrics(registry=reg, config=Instrumentation(**inst)), clock=clock), clock
+
+
+def expired(reg, what):
+    return v(reg, C.EXPIRED.name, what=what)
+
+
+def test_turns_whose_end_never_comes_expire():
+    """1,000 turns with no end hook: after turn_max_age_seconds without a hook they are expired (not
+    recorded as turns), active sessions return to 0, and after the idle timeout the sessions are finished
+    as abandoned and forgotten."""
+    reg, hooks, clock = hooks_with(turn_max_age_seconds=60, session_idle_timeout_seconds=1800)
+    for i in range(1000):
+        hooks.pre_llm_call(session_id=f"s{i}", model="m")
+    assert v(reg, C.ACTIVE_SESSIONS.name) == 1000
+    clock.t += 59.9
+    hooks.sweep()
+    assert v(reg, C.ACTIVE_SESSIONS.name) == 1000
+    clock.t += 0.1
+    hooks.sweep()
+    assert v(reg, C.ACTIVE_SESSIONS.name) == 0
+    assert expired(reg, "turn") == 1000
+    assert sum(v(reg, C.TURN_DURATION.name + "_count", status=s) for s in C.TURN_STATUSES) == 0
+    clock.t += 1800
+    hooks.sweep()
+    assert v(reg, C.SESSIONS.name, outcome="abandoned") == 1000
+    assert len(hooks._sessions) == 0
+
+
+def test_a_turn_that_keeps_working_does_not_expire():
+    """A turn whose session keeps firing hooks (steps) is not expired however long it runs in total."""
+    reg, hooks, clock = hooks_with(turn_max_age_seconds=60)
+    hooks.pre_llm_call(session_id="s", model="m")
+    for i in range(10):
+        clock.t += 50
+        hooks.pre_api_request(session_id="s", api_request_id=i, model="m")
+        hooks.post_api_request(session_id="s", api_request_id=i, model="m")
+        hooks.sweep()
+    hooks.on_session_end(session_id="s", completed=True)
+    assert expired(reg, "turn") == 0
+    assert v(reg, C.TURN_DURATION.name + "_sum", status="success") == 500
+
+
+def test_100000_lost_turns_stay_within_max_open_sessions():
+    """100,000 sessions whose turns never end keep at most max_open_sessions (10,000) tracked: the least
+    recently active are finished early and counted; the active gauge equals the turns tracked, and
+    returns to 0 once they expire."""
+    reg, hooks, clock = hooks_with()
+    for i in range(100_000):
+        hooks.pre_llm_call(session_id=i, model="m")
+    assert len(hooks._sessions) == Instrumentation().max_open_sessions == 10_000
+    assert v(reg, C.ACTIVE_SESSIONS.name) == 10_000
+    assert (expired(reg, "session"), expired(reg, "turn")) == (90_000, 90_000)
+    assert v(reg, C.SESSIONS.name, outcome="abandoned") == 90_000
+    clock.t += Instrumentation().turn_max_age_seconds
+    hooks.sweep()
+    assert v(reg, C.ACTIVE_SESSIONS.name) == 0
+
+
+def test_unanswered_api_requests_are_pruned():
+    """pre_api_request calls never answered are forgotten after api_request_max_age_seconds, and never
+    more than max_pending_api_requests are kept; both counted."""
+    reg, hooks, clock = hooks_with(api_request_max_age_seconds=30, max_pending_api_requests=500)
+    hooks.pre_llm_call(session_id="s", model="m")
+    for i in range(2000):
+        hooks.pre_api_request(session_id="s", api_request_id=f"r{i}", model="m")
+    assert len(hooks._attempts) == 500
+    assert expired(reg, "api_request") == 1500
+    clock.t += 29
+    hooks.sweep()
+    assert len(hooks._attempts) == 500
+    clock.t += 1
+    hooks.sweep()
+    assert len(hooks._attempts) == 0
+    assert expired(reg, "api_request") == 2000
+
+
+def test_stray_session_end_creates_no_phantom_session():
+    """on_session_end for a session with no turn in progress finishes nothing, creates nothing, and is
+    counted as dropped (no_turn)."""
+    for idle in (0, 3600):
+        reg, hooks, clock = hooks_with(session_idle_timeout_seconds=idle)
+        hooks.on_session_end(session_id="ghost", completed=True, interrupted=False)
+        hooks.post_api_request(session_id="ghost2", api_request_id="a", model="m")
+        hooks.api_request_error(session_id="ghost3", api_request_id="b", model="m", retryable=False)
+        clock.t += 7200
+        hooks.sweep()
+        hooks.finish_all()
+        assert len(hooks._sessions) == 0
+        assert [v(reg, C.SESSIONS.name, outcome=o) for o in C.SESSION_OUTCOMES] == [0, 0, 0, 0]
+        assert v(reg, C.SESSION_STEPS.name + "_count") == 0
+        assert v(reg, C.DROPPED_SAMPLES.name, reason="no_turn") == 1
+        assert v(reg, C.ACTIVE_SESSIONS.name) == 0
+
+
+def test_a_second_session_end_after_a_turn_is_ignored():
+    """A duplicated on_session_end records one turn, not two, and the session still finishes once."""
+    reg, hooks, clock = hooks_with(session_idle_timeout_seconds=0)
+    hooks.pre_llm_call(session_id="s", model="m")
+    hooks.on_session_end(session_id="s", completed=True)
+    hooks.on_session_end(session_id="s", completed=True)
+    assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 1
+    assert v(reg, C.SESSIONS.name, outcome="completed") == 1
+    assert v(reg, C.SESSIONS.name, outcome="abandoned") == 0
+
+
+def test_finalize_of_an_unknown_session_does_nothing():
+    """on_session_finalize / on_session_reset of a session this process does not track (already finished
+    by the idle timeout, or never seen) records nothing and counts nothing."""
+    reg, hooks, clock = hooks_with()
+    hooks.on_session_finalize(session_id="never-seen")
+    hooks.on_session_reset(session_id="never-seen")
+    assert [v(reg, C.SESSIONS.name, outcome=o) for o in C.SESSION_OUTCOMES] == [0, 0, 0, 0]
+    assert sum(v(reg, C.DROPPED_SAMPLES.name, reason=r) for r in C.DROP_REASONS) == 0
+
+
+def test_huge_and_odd_ids_are_bounded_keys():
+    """Session and API request ids of 1 MiB, unhashable or NaN are tracked under keys of at most 256
+    characters, and a 1 MiB id still matches its own later hooks."""
+    reg, hooks, clock = hooks_with()
+    big = "s" * (1 << 20)
+    for sid in (big, ["list"], {"d": 1}, float("nan")):
+        hooks.pre_llm_call(session_id=sid, model="m")
+        hooks.pre_api_request(session_id=sid, api_request_id=big + repr(sid), model="m")
+        clock.t += 1
+        hooks.post_api_request(session_id=sid, api_request_id=big + repr(sid), model="m")
+        hooks.on_session_end(session_id=sid, completed=True)
+    assert all(len(k) <= 256 for k in hooks._sessions)
+    assert len(hooks._attempts) == 0
+    assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 4
+    assert v(reg, C.STEP_DURATION.name + "_sum", model="m", step_type="answer") == 4
+    assert v(reg, C.ACTIVE_SESSIONS.name) == 0
+
+
+def test_wrong_types_in_every_hook_are_handled_not_caught():
+    """Every hook called with ints, lists, dicts, NaN and positional arguments where Hermes passes strings
+    and bools returns None and fails no hook (the error counter stays 0)."""
+    reg, hooks, clock = hooks_with()
+    odd = dict(session_id=[1], model={"x": 1}, provider=3.5, api_request_id=["r"], tool_name=7,
+               status=404, error_type=["timeout"], duration_ms="12", completed="yes", interrupted=2,
+               usage=[1, 2], api_duration="1s", finish_reason=5, assistant_tool_call_count="3",
+               retryable="no", retry_count="1", max_retries=None, status_code="429", reason=429,
+               error=object(), base_url=1)
+    for name in C.HERMES_HOOKS:
+        assert getattr(hooks, name)(**odd) is None
+        assert getattr(hooks, name)("positional", 1) is None
+    for h in C.HERMES_HOOKS:
+        assert v(reg, C.HOOK_ERRORS.name, hook=h) == 0, h
+
+
+def test_each_process_sweeps_on_a_timer():
+    """With a sweeper thread, an idle session is finished and a lost turn expired without any scrape."""
+    import time
+    from hermes_dash.plugin import HermesHooks
+    reg = CollectorRegistry()
+    hooks = HermesHooks(HermesMetrics(registry=reg, config=Instrumentation(
+        session_idle_timeout_seconds=0.2, turn_max_age_seconds=0.3, sweep_interval_seconds=0.05)))
+    hooks.start_sweeper()
+    try:
+        hooks.pre_llm_call(session_id="done", model="m")
+        hooks.on_session_end(session_id="done", completed=True)
+        hooks.pre_llm_call(session_id="lost", model="m")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (v(reg, C.SESSIONS.name, outcome="completed") != 1
+                                               or v(reg, C.ACTIVE_SESSIONS.name) != 0):
+            time.sleep(0.05)
+        assert v(reg, C.SESSIONS.name, outcome="completed") == 1
+        assert v(reg, C.ACTIVE_SESSIONS.name) == 0
+        assert expired(reg, "turn") == 1
+    finally:
+        hooks.stop_sweeper()
+
+
+def test_limit_settings_are_validated(tmp_path):
+    """Each new limit setting refuses a value that would disable it, naming the file and the key."""
+    import pytest
+    from hermes_dash.config import ConfigError, load_config
+    cases = {"max_label_length: 15": "must be at least 16", "turn_max_age_seconds: 0": "must be above 0",
+             "api_request_max_age_seconds: 0": "must be above 0", "max_open_sessions: 0": "must be above 0",
+             "max_pending_api_requests: 0": "must be above 0", "sweep_interval_seconds: -1": ">= 0"}
+    for i, (line, problem) in enumerate(cases.items()):
+        p = tmp_path / f"c{i}.yml"
+        p.write_text(f"instrumentation:\n  {line}\n")
+        with pytest.raises(ConfigError) as e:
+            load_config(str(p))
+        assert str(e.value).startswith(f"{p}: instrumentation.{line.split(':')[0]}: ")
+        assert problem in str(e.value)
