@@ -96,6 +96,10 @@ class Exporter:
     # 127.0.0.1 by default: expose metrics beyond the host only on purpose. Port 9464 is not used by
     # Hermes; change it when several agents share a host.
     address: str = "127.0.0.1:9464"
+    # A process that cannot bind `address` (another worker of the gateway serves it) retries every this
+    # many seconds in a daemon thread, so when the serving worker dies another one takes /metrics over.
+    # 0: never retry.
+    bind_retry_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, Optional
 
 from . import catalogue as C
 from .config import load_config
-from .exporter import ADDR_ENV, multiprocess_dir, prepare_multiprocess_dir, serve
+from .exporter import ADDR_ENV, MetricsServer, multiprocess_dir, prepare_multiprocess_dir
 from .instrumentation import HermesMetrics
 
 log = logging.getLogger("hermes_dash")
@@ -434,13 +434,14 @@ def _build() -> HermesHooks:
     atexit.register(hooks.finish_all)
     address = os.environ.get(ADDR_ENV) or cfg.exporter.address
     try:
-        _STATE["server"] = serve(metrics.registry, address, before_collect=hooks.sweep)
-        log.info("hermes-dash: serving /metrics on http://%s/metrics", address)
+        # when another worker of the same gateway serves the shared directory, retry in the background:
+        # this worker takes /metrics over when that one dies
+        server = _STATE["server"] = MetricsServer(
+            metrics.registry, address, before_collect=hooks.sweep,
+            retry_seconds=cfg.exporter.bind_retry_seconds, max_label_length=cfg.instrumentation.max_label_length)
+        if server.serving:
+            log.info("hermes-dash: serving /metrics on http://%s/metrics", address)
     except ValueError as e:  # a bad HERMES_DASH_METRICS_ADDR (the config file's address is validated on load)
         log.error("hermes-dash: %s=%r: %s; /metrics is not served, metrics are still recorded",
                   ADDR_ENV, address, e)
-    except OSError as e:
-        # another worker of the same gateway already serves the shared multiprocess directory
-        log.warning("hermes-dash: cannot serve /metrics on %s (%s); metrics are still recorded%s",
-                    address, e.strerror, " for the worker that serves them" if path else "")
     return hooks

@@ -436,3 +436,34 @@ def test_limit_settings_are_validated(tmp_path):
             load_config(str(p))
         assert str(e.value).startswith(f"{p}: instrumentation.{line.split(':')[0]}: ")
         assert problem in str(e.value)
+
+
+def test_metrics_server_takes_the_port_when_it_frees():
+    """A MetricsServer whose port is held retries in the background and serves /metrics within 5 s of the
+    port being released; close() stops it and frees the port."""
+    import socket
+    import time
+    from hermes_dash.exporter import MetricsServer
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    reg = CollectorRegistry()
+    HermesMetrics(registry=reg).record_tool_call("t", "success", 0.1)
+    server = MetricsServer(reg, f"127.0.0.1:{port}", retry_seconds=0.1)
+    try:
+        assert server.serving is False
+        holder.close()
+        deadline = time.monotonic() + 5
+        while not server.serving and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.port == port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            body = r.read()
+        assert label_values(body, C.L_TOOL) == {"t"}
+    finally:
+        server.close()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))  # free again
