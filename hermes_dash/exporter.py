@@ -228,7 +228,7 @@ class SafeMultiProcessCollector:
                 entries = read_multiprocess_file(f, self.max_label_length)
             except FileNotFoundError:  # removed since the glob (mark_process_dead)
                 continue
-            except (DamagedFile, OSError) as e:
+            except Exception as e:  # DamagedFile, an I/O error, or anything else: unreadable
                 if not _is_fresh_empty(f):
                     _set_aside(f, e)
                 continue

@@ -202,6 +202,20 @@ def test_damaged_files_are_set_aside_and_healthy_ones_served(tmp_path, monkeypat
         assert len([r for r in caplog.records if "damaged" in r.getMessage()]) == 4
 
 
+def test_a_key_of_deeply_nested_json_is_set_aside(tmp_path, monkeypatch):
+    """A key of 100,000 nested brackets (json.loads raises RecursionError, not ValueError) sets its file
+    aside instead of failing the scrape."""
+    write_counter_file(tmp_path / "counter_1000001.db", "terminal", 5)
+    key = b"[" * 100_000
+    pad = 8 - (len(key) + 4) % 8
+    (tmp_path / "counter_1000002.db").write_bytes(
+        struct.pack("ii", 8 + 4 + len(key) + pad + 16, 0) + struct.pack("i", len(key)) + key + b" " * pad
+        + struct.pack("dd", 1, 0))
+    status, text = scrape_served(monkeypatch, tmp_path)
+    assert (status, tool_value(samples(text), "terminal")) == (200, 5)
+    assert sorted(os.listdir(tmp_path)) == ["counter_1000001.db", "counter_1000002.db.damaged"]
+
+
 def test_a_file_being_created_is_not_set_aside(tmp_path, monkeypatch):
     """An empty file modified a moment ago (a worker between creating and sizing it) is skipped, not
     renamed: it becomes a healthy file a moment later."""
