@@ -164,6 +164,23 @@ def test_surrogate_on_disk_from_an_older_version_is_served_sanitised(tmp_path, m
     assert sorted(os.listdir(tmp_path)) == ["counter_1000001.db", "counter_1000002.db"]
 
 
+SURROGATE_WORKER = textwrap.dedent("""
+    import json, os
+    from prometheus_client import CollectorRegistry
+    from hermes_dash.instrumentation import HermesMetrics
+    m = HermesMetrics(registry=CollectorRegistry())
+    m.record_tool_call(json.loads('"web\\\\ud83d"'), "success", 0.1)
+""")
+
+
+def test_surrogate_tool_name_in_a_worker_never_reaches_disk(tmp_path):
+    """A worker given a tool name with a lone surrogate writes the sanitised name to its counter file, so
+    even prometheus_client's own collector (no hermes-dash at the reading end) exposes it after a restart."""
+    assert run(SURROGATE_WORKER, tmp_path).wait(timeout=30) == 0
+    vals = scrape(tmp_path)  # prometheus_client's MultiProcessCollector, generate_latest
+    assert tool_value(vals, "web\ufffd") == 1
+
+
 def test_huge_label_value_on_disk_is_served_truncated(tmp_path, monkeypatch):
     """A 1 MiB tool name in an old counter file is served at the length bound, not as a 1 MiB line."""
     write_counter_file(tmp_path / "counter_1000001.db", "t" * (1 << 20), 2)
