@@ -34,6 +34,8 @@ L_TOKEN_TYPE = "token_type"
 L_ERROR_TYPE = "error_type"
 L_OUTCOME = "outcome"
 L_HOOK = "hook"
+L_REASON = "reason"
+L_WHAT = "what"
 
 # Labels that Prometheus attaches at scrape time; a metric label of the same name would collide with them
 # (the seed's `instance` label on hermes_active_sessions did). Used by the tests and the lint.
@@ -61,8 +63,20 @@ TOOL_FAILURE_STATUSES = tuple(s for s in TOOL_STATUSES if s != "success")
 STEP_TYPES = ("tool_use", "answer", "error")
 TOKEN_TYPES = ("prompt", "completion")
 LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
-# Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn.
+# Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn
+# or its last turn expired (no hook for instrumentation.turn_max_age_seconds).
 SESSION_OUTCOMES = ("completed", "failed", "interrupted", "abandoned")
+
+# Why an input was dropped instead of recorded. A number (a duration, a token count, a cost, a gauge
+# value): not a number at all (a string, a bool, None where a number was required), NaN or infinite,
+# or below zero (a sum or a counter must never go down). `no_turn`: an on_session_end with no turn in
+# progress to end (a duplicate, or the end of a turn already expired): it creates no session.
+DROP_REASONS = ("not_a_number", "not_finite", "negative", "no_turn")
+# What the plugin gave up on: a turn in progress whose session fired no hook for
+# instrumentation.turn_max_age_seconds (its duration is not recorded), a pending API request older than
+# api_request_max_age_seconds or pushed out by max_pending_api_requests, a session finished early because
+# max_open_sessions were open.
+EXPIRED_KINDS = ("turn", "api_request", "session")
 
 #: closed value sets; a label absent from this mapping is open (bounded at run time)
 LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
@@ -70,6 +84,8 @@ LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
     L_TOKEN_TYPE: TOKEN_TYPES,
     L_ERROR_TYPE: LLM_ERROR_TYPES,
     L_OUTCOME: SESSION_OUTCOMES,
+    L_REASON: DROP_REASONS,
+    L_WHAT: EXPIRED_KINDS,
 }
 #: the closed set of a label, per metric, where one label name serves two metrics (status)
 METRIC_LABEL_VALUES_OVERRIDE = {
@@ -186,11 +202,24 @@ HOOK_ERRORS = Metric(
     "hermes_metrics_hook_errors_total", COUNTER,
     "Exceptions caught inside hermes-dash hook callbacks (the agent carried on).",
     labels=(L_HOOK,), dimension="meta")
+LABEL_SANITISED = Metric(
+    "hermes_label_values_sanitised_total", COUNTER,
+    "Label values changed before use: invalid UTF-8 or control characters replaced, or truncated to "
+    "the length bound (counted per call).",
+    labels=("label",), dimension="meta")
+DROPPED_SAMPLES = Metric(
+    "hermes_dropped_samples_total", COUNTER,
+    "Inputs dropped instead of recorded, by reason (not_a_number, not_finite, negative, no_turn).",
+    labels=(L_REASON,), dimension="meta")
+EXPIRED = Metric(
+    "hermes_expired_total", COUNTER,
+    "Turns, pending API requests and sessions the plugin gave up on: past their maximum age or bound.",
+    labels=(L_WHAT,), dimension="meta")
 
 METRICS: Tuple[Metric, ...] = (
     TURN_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
     SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
-    LABEL_OVERFLOW, HOOK_ERRORS,
+    LABEL_OVERFLOW, HOOK_ERRORS, LABEL_SANITISED, DROPPED_SAMPLES, EXPIRED,
 )
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 

@@ -75,6 +75,10 @@ class Instrumentation:
     # names come from an LLM or a user; past this many, new values are counted under `other` so a
     # misbehaving agent cannot explode the series count. Raise it if `hermes_label_overflow_total` grows.
     max_label_values: int = 64
+    # Bound on the length of one open label value, in characters. A longer name keeps its first
+    # characters and gets a hash of the whole name as suffix (`<prefix>~1a2b3c4d`), so long names stay
+    # distinct; counted in hermes_label_values_sanitised_total. At least 16.
+    max_label_length: int = 128
     # Fallback price table, USD per token, used when Hermes' own pricing does not know a model (and by
     # code instrumented directly). A model in neither is counted in hermes_unpriced_tokens_total.
     prices: Mapping[str, Price] = field(default_factory=dict)
@@ -88,6 +92,21 @@ class Instrumentation:
     # Hermes never fires on_session_finalize (its Python API never does). 0 finishes a session as soon
     # as its turn ends: one run_conversation() is one session.
     session_idle_timeout_seconds: float = 1800.0
+    # A turn in progress whose session fires no hook for this long is given up on: its end hook never
+    # came (a crash, a lost hook). It leaves the active sessions, its duration is not recorded, and it
+    # is counted in hermes_expired_total{what="turn"}; the session then idles (outcome `abandoned`).
+    turn_max_age_seconds: float = 3600.0
+    # A pre_api_request with no post_api_request or api_request_error for this long is forgotten
+    # (hermes_expired_total{what="api_request"}); a late answer is then timed by Hermes' api_duration.
+    api_request_max_age_seconds: float = 900.0
+    # Bounds on what the plugin tracks at once, whatever arrives. Past max_open_sessions the least
+    # recently active session is finished early (hermes_expired_total{what="session"}); past
+    # max_pending_api_requests the oldest pending request is forgotten.
+    max_open_sessions: int = 10_000
+    max_pending_api_requests: int = 10_000
+    # How often each process finishes idle sessions and expires turns and requests, in a daemon thread
+    # (every process of a multi-worker gateway sweeps its own sessions). 0: only when /metrics is scraped.
+    sweep_interval_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +115,10 @@ class Exporter:
     # 127.0.0.1 by default: expose metrics beyond the host only on purpose. Port 9464 is not used by
     # Hermes; change it when several agents share a host.
     address: str = "127.0.0.1:9464"
+    # A process that cannot bind `address` (another worker of the gateway serves it) retries every this
+    # many seconds in a daemon thread, so when the serving worker dies another one takes /metrics over.
+    # 0: never retry.
+    bind_retry_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -567,6 +590,12 @@ _TAKEN_LABELS = frozenset({lab for m in C.METRICS for lab in m.labels} | set(C.T
 def _validate(cfg: Config, path: Optional[str]) -> Config:
     if cfg.instrumentation.max_label_values < 1:
         raise _fail(path, "instrumentation.max_label_values", "must be at least 1")
+    if cfg.instrumentation.max_label_length < 16:
+        raise _fail(path, "instrumentation.max_label_length", "must be at least 16 (room for the hash suffix)")
+    for key in ("turn_max_age_seconds", "api_request_max_age_seconds", "max_open_sessions",
+                "max_pending_api_requests"):
+        if getattr(cfg.instrumentation, key) <= 0:
+            raise _fail(path, f"instrumentation.{key}", "must be above 0")
     for key in ("tool_error_rate", "llm_error_rate", "capacity_warning_ratio", "task_completion_target"):
         if getattr(cfg.thresholds, key) > 1:
             raise _fail(path, f"thresholds.{key}", "is a ratio: must be between 0 and 1")
