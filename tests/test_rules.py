@@ -194,3 +194,28 @@ def test_the_cluster_label_is_kept_and_each_cluster_is_alerted_on_separately(tmp
     assert out.returncode == 0, out.stdout + out.stderr
     r = cli("lint", "--config", str(cfg_file), str(tmp_path / "rules"), str(tmp_path / "dashboards"))
     assert (r.returncode, r.stderr) == (0, "")
+
+
+def test_slo_windows_of_any_length_are_written_as_compound_durations(tmp_path):
+    """Each window rule sums the 5m rates over the window less 1 ms, written largest unit first (a 1y
+    period as 364d23h59m59s999ms: raw milliseconds beyond 2**32 overflow the lint's PromQL parser), and
+    promtool accepts the file."""
+    import promql_parser
+    import yaml
+    from hermes_dash.build import generated_files
+    from hermes_dash.build.promql import duration
+    assert [duration(ms) for ms in (1, 1000, 299_999, 2_591_999_999, 31_535_999_999, 86_400_000)] == \
+        ["1ms", "1s", "4m59s999ms", "29d23h59m59s999ms", "364d23h59m59s999ms", "1d"]
+    cfg = config_from_mapping({"slo": {"period": "1y"}})
+    text = generated_files(cfg)[f"rules/{RECORDING_FILE}"]
+    windows = {r["record"]: r["expr"] for g in yaml.safe_load(text)["groups"] for r in g["rules"]
+               if ":increase" in r["record"]}
+    assert windows["hermes_instance:slo_turns:increase1y"] == \
+        'sum_over_time(hermes_instance:slo_turns:rate5m{job="hermes-agent"}[364d23h59m59s999ms:5m]) * 300'
+    for expr in windows.values():
+        promql_parser.parse(expr)
+    path = tmp_path / RECORDING_FILE
+    path.write_text(text)
+    out = subprocess.run([require_tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr

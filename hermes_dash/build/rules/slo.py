@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 from ... import catalogue as C
-from ...config import BurnWindow, Config, duration_seconds
-from ..promql import matcher, ratio
+from ...config import BurnWindow, Config, duration_ms, duration_seconds
+from ..promql import duration, matcher, ratio
 from ..text import le_value, num, pct
 from .model import Alert, Group, Recording, job_scope, keep, on
 
@@ -72,7 +72,7 @@ def component_groups(cfg: Config) -> Tuple[Group, Group]:
     # Prometheus 2.x includes a subquery's start: a window 1ms short holds exactly window/5m of the 5m rates
     increases = [Recording(C.slo_component_increase(kind, w),
                            f"sum_over_time({e.rec(C.slo_component_rate(kind))}"
-                           f"[{int(duration_seconds(w) * 1000) - 1}ms:{WINDOWS_INTERVAL}]) * {WINDOWS_INTERVAL_SECONDS}")
+                           f"[{duration(duration_ms(w) - 1)}:{WINDOWS_INTERVAL}]) * {WINDOWS_INTERVAL_SECONDS}")
                  for kind in C.SLO_COMPONENTS for w in dashboard_windows(cfg)]
     return (Group(COMPONENTS_GROUP, tuple(Recording(C.slo_component_rate(k), x) for k, x in rates.items())),
             Group(WINDOWS_GROUP, tuple(increases), interval=WINDOWS_INTERVAL))
