@@ -34,6 +34,7 @@ L_TOKEN_TYPE = "token_type"
 L_ERROR_TYPE = "error_type"
 L_OUTCOME = "outcome"
 L_HOOK = "hook"
+L_PLATFORM = "platform"
 L_REASON = "reason"
 L_WHAT = "what"
 
@@ -61,7 +62,21 @@ TOOL_FAILURE_STATUSES = tuple(s for s in TOOL_STATUSES if s != "success")
 # One Hermes API call is one reasoning step. `tool_use`: the model answered with tool calls; `answer`:
 # it answered with text (usually the final answer); `error`: the call failed and produced no answer.
 STEP_TYPES = ("tool_use", "answer", "error")
-TOKEN_TYPES = ("prompt", "completion")
+# Token types, as Hermes reports them (its CanonicalUsage), disjoint: summed over token_type they count
+# every token of a call exactly once (Hermes' total_tokens).
+#   prompt       input tokens neither read from nor written to the provider's prompt cache (Hermes'
+#                input_tokens), billed at the full input price. NOT including cache reads (the seed's did):
+#                prompt + cache_read + cache_write is the whole input (Hermes' prompt_tokens)
+#   cache_read   input tokens served from the prompt cache (billed at the cache-read price, a fraction)
+#   cache_write  input tokens written to the prompt cache (billed at the cache-write price)
+#   completion   output tokens that are not reasoning: output_tokens - reasoning_tokens
+#   reasoning    output tokens the model spent reasoning, where the provider reports them apart (OpenAI,
+#                OpenRouter); where it does not (Anthropic, Gemini native), they are inside completion
+TOKEN_TYPES = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
+#: the token types of a call's input (the denominator of the prompt cache hit ratio)
+INPUT_TOKEN_TYPES = ("prompt", "cache_read", "cache_write")
+#: cost is counted by token type, and `request` for a fee some routes charge per API call (not a token)
+COST_TYPES = TOKEN_TYPES + ("request",)
 LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
 # Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn
 # or its last turn expired (no hook for instrumentation.turn_max_age_seconds).
@@ -91,9 +106,13 @@ LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
 METRIC_LABEL_VALUES_OVERRIDE = {
     ("hermes_request_duration_seconds", L_STATUS): TURN_STATUSES,
     ("hermes_tool_call_total", L_STATUS): TOOL_STATUSES,
+    ("hermes_turns_total", L_STATUS): TURN_STATUSES,
+    ("hermes_cost_usd_total", L_TOKEN_TYPE): COST_TYPES,
 }
-#: labels whose values come from outside (LLM, user, provider) and are bounded at run time
-OPEN_LABELS = (L_TOOL, L_MODEL, L_PROVIDER)
+#: labels whose values come from outside (LLM, user, provider, Hermes' platform plugins) and are bounded at
+#: run time. `platform` is Hermes' own: cli, telegram, discord, slack, api_server, cron, ... (any platform
+#: plugin adds one); Hermes sends "" when an agent has none (its Python API): counted as `unknown`.
+OPEN_LABELS = (L_TOOL, L_MODEL, L_PROVIDER, L_PLATFORM)
 #: the Hermes lifecycle hooks the plugin subscribes to (values of the `hook` label)
 HERMES_HOOKS = ("on_session_start", "pre_llm_call", "pre_api_request", "post_api_request",
                 "api_request_error", "post_tool_call", "on_session_end", "on_session_finalize",
@@ -159,7 +178,8 @@ TOOL_DURATION = Metric(
     unit="seconds", labels=(L_TOOL,), buckets=TOOL_BUCKETS, dimension="latency")
 TOKENS = Metric(
     "hermes_tokens_total", COUNTER,
-    "LLM tokens consumed, by model and type (prompt includes cached prompt tokens).",
+    "LLM tokens consumed, by model and type: prompt (uncached input), cache_read, cache_write, completion "
+    "(output less reasoning), reasoning; disjoint, so their sum is every token once.",
     unit="tokens", labels=(L_MODEL, L_TOKEN_TYPE), dimension="cost")
 ACTIVE_SESSIONS = Metric(
     "hermes_active_sessions", GAUGE,
@@ -171,8 +191,8 @@ SESSION_STEPS = Metric(
     unit="steps", buckets=SESSION_STEP_BUCKETS, dimension="business")
 COST = Metric(
     "hermes_cost_usd_total", COUNTER,
-    "LLM API cost in US dollars, by model and provider.",
-    unit="usd", labels=(L_MODEL, L_PROVIDER), dimension="cost")
+    "LLM API cost in US dollars, by model, provider and token type (request: a per-call fee).",
+    unit="usd", labels=(L_MODEL, L_PROVIDER, L_TOKEN_TYPE), dimension="cost")
 LLM_ERRORS = Metric(
     "hermes_llm_errors_total", COUNTER,
     "Failed LLM API call attempts, by model and error type.",
@@ -184,11 +204,17 @@ LLM_REQUESTS = Metric(
     labels=(L_MODEL,), dimension="reliability")
 SESSIONS = Metric(
     "hermes_sessions_total", COUNTER,
-    "Finished sessions by outcome (completed, failed, interrupted, abandoned).",
-    labels=(L_OUTCOME,), dimension="business")
+    "Finished sessions by outcome (completed, failed, interrupted, abandoned) and Hermes platform.",
+    labels=(L_OUTCOME, L_PLATFORM), dimension="business")
+TURNS = Metric(
+    "hermes_turns_total", COUNTER,
+    "Agent turns by Hermes platform and status (success, error, interrupted); every turn counts, even one "
+    "whose duration was dropped.",
+    labels=(L_PLATFORM, L_STATUS), dimension="business")
 QUEUE_DEPTH = Metric(
     "hermes_queue_depth", GAUGE,
-    "Messages waiting for an agent in this process.",
+    "Messages waiting for an agent in this process, as an embedder reports them (HermesMetrics."
+    "set_queue_depth); Hermes 0.19 exposes no such signal to plugins, so the plugin leaves it at 0.",
     unit="messages", multiprocess_mode="livesum", dimension="capacity")
 UNPRICED_TOKENS = Metric(
     "hermes_unpriced_tokens_total", COUNTER,
@@ -218,7 +244,7 @@ EXPIRED = Metric(
 
 METRICS: Tuple[Metric, ...] = (
     TURN_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
-    SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
+    SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, TURNS, QUEUE_DEPTH, UNPRICED_TOKENS,
     LABEL_OVERFLOW, HOOK_ERRORS, LABEL_SANITISED, DROPPED_SAMPLES, EXPIRED,
 )
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
@@ -454,4 +480,9 @@ SEED_RENAMES = (
      "an agent turn has no HTTP method or endpoint. It measures one *turn* (user message to final answer); "
      "the name keeps the seed's word \"request\" because dashboards and alerts outside this repository "
      "depend on it, while code, docs and rules say turn"),
+    ('hermes_tokens_total{token_type="prompt"} (cache reads included)',
+     TOKENS.name + '{token_type=~"prompt|cache_read|cache_write"}',
+     "Hermes reports cache reads, cache writes and reasoning apart; the token types are now disjoint, so "
+     "`prompt` is the uncached input and the old prompt is the sum of the three input types (every sum "
+     "over token_type, and every rule, is unchanged)"),
 )

@@ -21,7 +21,7 @@ import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, NewType, Optional, Tuple, get_args, get_origin, get_type_hints
+from typing import Any, Dict, Mapping, NewType, Optional, Tuple, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -63,9 +63,21 @@ def duration_seconds(text: str) -> float:
 
 @dataclass(frozen=True)
 class Price:
-    """USD per token for one model (per token, not per 1K: no division on the hot path)."""
+    """USD per token for one model (per token, not per 1K: no division on the hot path), by token type
+    (catalogue.TOKEN_TYPES): reasoning tokens are output tokens, priced as completion. A cache price left
+    out (None) leaves that type unpriced — counted in hermes_unpriced_tokens_total, never guessed."""
     prompt: float
     completion: float
+    cache_read: Optional[float] = None
+    cache_write: Optional[float] = None
+    # a fee per API call, on the routes that charge one (cost token_type `request`)
+    request: float = 0.0
+
+    def of(self, token_type: str) -> Optional[float]:
+        """USD per token of `token_type` (per call for `request`), or None when not configured."""
+        if token_type == "reasoning":
+            return self.completion
+        return getattr(self, token_type)
 
 
 @dataclass(frozen=True)
@@ -438,6 +450,9 @@ def _check_text(value: str, path: Optional[str], key: str) -> str:
 def _convert(value: Any, tp: Any, path: Optional[str], key: str) -> Any:
     """Convert one YAML value to the annotated type `tp`, or raise ConfigError naming `key`."""
     origin = get_origin(tp)
+    if origin is Union:  # Optional[X]: null, or an X
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(value, inner[0], path, key)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")

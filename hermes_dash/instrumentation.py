@@ -28,7 +28,7 @@ import threading
 import time
 from asyncio import CancelledError as _AsyncCancelled
 from concurrent.futures import CancelledError as _FutureCancelled
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                disable_created_metrics)
@@ -279,12 +279,13 @@ class Session:
     exception; set `outcome` inside the block to override it.
     """
 
-    __slots__ = ("_metrics", "steps", "outcome")
+    __slots__ = ("_metrics", "steps", "outcome", "platform")
 
-    def __init__(self, metrics: "HermesMetrics"):
+    def __init__(self, metrics: "HermesMetrics", platform: Any = None):
         self._metrics = metrics
         self.steps = 0
         self.outcome: Optional[str] = None
+        self.platform = platform
 
     def step(self, model: str, step_type: str = "answer") -> Step:
         """Time one step of this session and count it."""
@@ -292,6 +293,7 @@ class Session:
         return self._metrics.step(model, step_type)
 
     def __enter__(self) -> "Session":
+        self._metrics.platform_label(self.platform)  # its series exist at zero before the session ends
         self._metrics.session_started()
         return self
 
@@ -300,7 +302,7 @@ class Session:
         if outcome is None:
             status = tool_status_for(exc)
             outcome = {"success": "completed", "cancelled": "interrupted"}.get(status, "failed")
-        self._metrics.session_finished(self.steps, outcome)
+        self._metrics.session_finished(self.steps, outcome, platform=self.platform)
 
 
 class HermesMetrics:
@@ -331,6 +333,7 @@ class HermesMetrics:
         self._queue = g[C.QUEUE_DEPTH.name]
         self._session_steps = g[C.SESSION_STEPS.name]
         self._sessions = g[C.SESSIONS.name]
+        self._turns = g[C.TURNS.name]
         self._overflow = g[C.LABEL_OVERFLOW.name]
         self._hook_errors = g[C.HOOK_ERRORS.name]
         self._sanitised = g[C.LABEL_SANITISED.name]
@@ -338,7 +341,11 @@ class HermesMetrics:
         self._expired = {w: g[C.EXPIRED.name].labels(what=w) for w in C.EXPIRED_KINDS}
         # children cached per admitted tool: ({status: counter child}, duration child)
         self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
-        self._cost_children: Dict[Tuple[str, str], Any] = {}
+        self._cost_children: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        # per admitted model: ({token type: hermes_tokens_total child}, {token type: unpriced child})
+        self._token_children: Dict[str, Tuple[Dict[str, Any], Dict[str, Any]]] = {}
+        # per admitted platform: ({outcome: sessions child}, {status: turns child})
+        self._platform_children: Dict[str, Tuple[Dict[str, Any], Dict[str, Any]]] = {}
         self._prices: Dict[str, Price] = dict(config.prices)
         limit, length = config.max_label_values, config.max_label_length
         self.tool_label = _Bounded(C.L_TOOL, limit, self._init_tool, self._overflowed, self._sanitised_one,
@@ -346,6 +353,8 @@ class HermesMetrics:
         self.model_label = _Bounded(C.L_MODEL, limit, self._init_model, self._overflowed,
                                     self._sanitised_one, length)
         self.provider_label = _Bounded(C.L_PROVIDER, limit, lambda v: None, self._overflowed,
+                                       self._sanitised_one, length)
+        self.platform_label = _Bounded(C.L_PLATFORM, limit, self._init_platform, self._overflowed,
                                        self._sanitised_one, length)
         self._init_closed_sets()
         for t in config.known_tools:
@@ -357,8 +366,6 @@ class HermesMetrics:
     def _init_closed_sets(self) -> None:
         for status in C.TURN_STATUSES:
             self._turn_duration.labels(status=status)
-        for outcome in C.SESSION_OUTCOMES:
-            self._sessions.labels(outcome=outcome)
         for label in C.OPEN_LABELS:
             self._overflow.labels(label=label)
             self._sanitised.labels(label=label)
@@ -370,14 +377,18 @@ class HermesMetrics:
         self._tool_children[tool] = (counters, self._tool_duration.labels(tool_name=tool))
 
     def _init_model(self, model: str) -> None:
-        for tt in C.TOKEN_TYPES:
-            self._tokens.labels(model=model, token_type=tt)
-            self._unpriced.labels(model=model, token_type=tt)
+        self._token_children[model] = ({tt: self._tokens.labels(model=model, token_type=tt) for tt in C.TOKEN_TYPES},
+                                       {tt: self._unpriced.labels(model=model, token_type=tt) for tt in C.TOKEN_TYPES})
         for et in C.LLM_ERROR_TYPES:
             self._llm_errors.labels(model=model, error_type=et)
         for st in C.STEP_TYPES:
             self._step_duration.labels(model=model, step_type=st)
         self._llm_requests.labels(model=model)
+
+    def _init_platform(self, platform: str) -> None:
+        self._platform_children[platform] = (
+            {o: self._sessions.labels(outcome=o, platform=platform) for o in C.SESSION_OUTCOMES},
+            {s: self._turns.labels(platform=platform, status=s) for s in C.TURN_STATUSES})
 
     def _overflowed(self, label: str) -> None:
         self._overflow.labels(label=label).inc()
@@ -428,12 +439,15 @@ class HermesMetrics:
         """Count one turn, pending API request or session given up on (catalogue.EXPIRED_KINDS)."""
         self._expired[what].inc()
 
-    def _cost_child(self, model: str, provider: str):
+    def _cost_children_of(self, model: str, provider: str) -> Dict[str, Any]:
+        """{cost type: counter child} of one model and provider, created (at zero) on first use."""
         key = (model, provider)
-        child = self._cost_children.get(key)
-        if child is None:
-            child = self._cost_children.setdefault(key, self._cost.labels(model=model, provider=provider))
-        return child
+        children = self._cost_children.get(key)
+        if children is None:
+            children = self._cost_children.setdefault(key, {t: self._cost.labels(model=model, provider=provider,
+                                                                                 token_type=t)
+                                                            for t in C.COST_TYPES})
+        return children
 
     # -- tools ----------------------------------------------------------------------------------------
     def tool_call(self, tool_name: str) -> _ToolTimer:
@@ -480,15 +494,19 @@ class HermesMetrics:
         if s is not None:
             child.observe(s)
 
-    def record_turn(self, status: str, seconds: float) -> None:
-        """One agent turn (the seed's "request"): status success, error or interrupted."""
+    def record_turn(self, status: str, seconds: float, platform: Any = None) -> None:
+        """One agent turn (the seed's "request"): status success, error or interrupted, from Hermes'
+        `platform` (None or "": unknown). The turn counts whatever `seconds` is; a duration that is not
+        a finite number >= 0 is dropped (and counted)."""
+        self._platform_children[self.platform_label(platform)][1][status].inc()
         s = self.sample(seconds)
         if s is not None:
             self._turn_duration.labels(status=status).observe(s)
 
-    def session(self) -> Session:
-        """Context manager for one session: active while open, steps and outcome recorded at close."""
-        return Session(self)
+    def session(self, platform: Any = None) -> Session:
+        """Context manager for one session: active while open, steps and outcome recorded at close,
+        counted under `platform` (where the session came from: cli, telegram, ...; None: unknown)."""
+        return Session(self, platform)
 
     def session_started(self) -> None:
         """One more active session (the plugin: a session's turn began)."""
@@ -498,14 +516,16 @@ class HermesMetrics:
         """One active session fewer, not finished yet (the plugin: a turn ended, the session idles)."""
         self._active.dec()
 
-    def session_finished(self, steps: int, outcome: str, *, was_active: bool = True) -> None:
-        """One finished session: its step count and outcome (`was_active`: it was counted as active)."""
+    def session_finished(self, steps: int, outcome: str, *, was_active: bool = True,
+                         platform: Any = None) -> None:
+        """One finished session: its step count, outcome and Hermes platform (None or "": unknown);
+        `was_active`: it was counted as active."""
         if was_active:
             self._active.dec()
         s = self.sample(steps)
         if s is not None:
             self._session_steps.observe(s)
-        self._sessions.labels(outcome=outcome).inc()
+        self._platform_children[self.platform_label(platform)][0][outcome].inc()
 
     def set_active_sessions(self, n: int) -> None:
         s = self.sample(n)
@@ -524,7 +544,7 @@ class HermesMetrics:
         """Count one LLM API call attempt (the denominator of the LLM error rate)."""
         m = self.model_label(model)
         self._llm_requests.labels(model=m).inc()
-        self._cost_child(m, self._provider(provider))
+        self._cost_children_of(m, self._provider(provider))
 
     def record_llm_error(self, model: str, error: Any = None, *, status_code: Optional[int] = None,
                          reason: Optional[str] = None) -> str:
@@ -542,32 +562,53 @@ class HermesMetrics:
         """The configured per-token price of `model`, or None (also for a model that is not a string)."""
         return self._prices.get(model) if type(model) is str else None
 
-    def record_usage(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0, *,
-                     provider: Optional[str] = None, cost_usd: Optional[float] = None) -> Optional[float]:
-        """Count tokens and their cost; returns the cost in USD, or None when the model is unpriced.
+    def record_usage(self, model: str, prompt_tokens: Any = 0, completion_tokens: Any = 0, *,
+                     cache_read_tokens: Any = 0, cache_write_tokens: Any = 0, reasoning_tokens: Any = 0,
+                     provider: Optional[str] = None, costs: Optional[Mapping[str, Any]] = None) -> Optional[float]:
+        """Count one LLM call's tokens by type and their cost; returns the cost in USD, or None when some
+        of its tokens could not be priced.
 
-        `cost_usd` (e.g. Hermes' own estimate) wins over the price table. With neither, the tokens are
-        counted in hermes_unpriced_tokens_total as well, so a missing price is visible. Each number that
-        is not finite and >= 0 is dropped and counted (never raised): a bad token count counts as 0, a
-        bad `cost_usd` as if none was given.
+        The counts are disjoint (catalogue.TOKEN_TYPES): `prompt_tokens` is the input neither read from
+        nor written to the prompt cache, `completion_tokens` the output less `reasoning_tokens`. Each
+        type is priced from `costs` (USD by token type, e.g. Hermes' own pricing; key "request" for a
+        per-call fee), else from the config's price table, else its tokens are also counted in
+        hermes_unpriced_tokens_total, so a missing price is visible, never $0. A number that is not a
+        finite number >= 0 is dropped and counted (never raised): a bad token count counts as 0, a bad
+        cost as if none was given.
+
+            m.record_usage("gpt-x", 300, 100, cache_read_tokens=600, reasoning_tokens=200, provider="openai")
         """
-        prompt = self.sample(prompt_tokens) or 0.0
-        completion = self.sample(completion_tokens) or 0.0
         m = self.model_label(model)
-        self._tokens.labels(model=m, token_type="prompt").inc(prompt)
-        self._tokens.labels(model=m, token_type="completion").inc(completion)
-        if cost_usd is not None:
-            cost_usd = self.sample(cost_usd)
-        if cost_usd is None:
-            p = self.price(model)
-            if p is not None:
-                cost_usd = prompt * p.prompt + completion * p.completion
-        if cost_usd is None:
-            self._unpriced.labels(model=m, token_type="prompt").inc(prompt)
-            self._unpriced.labels(model=m, token_type="completion").inc(completion)
-            return None
-        self._cost_child(m, self._provider(provider)).inc(cost_usd)
-        return cost_usd
+        tokens, unpriced = self._token_children[m]
+        spent = self._cost_children_of(m, self._provider(provider))
+        table = self.price(model)
+        if costs is not None and not isinstance(costs, Mapping):
+            self._dropped[_NOT_A_NUMBER].inc()
+            costs = None
+        total, complete = 0.0, True
+        for tt, raw in zip(C.TOKEN_TYPES, (prompt_tokens, completion_tokens, cache_read_tokens,
+                                           cache_write_tokens, reasoning_tokens)):
+            n = self.sample(raw)
+            if not n:
+                continue
+            tokens[tt].inc(n)
+            usd = costs.get(tt) if costs else None
+            usd = None if usd is None else self.sample(usd)
+            if usd is None and table is not None:
+                per = table.of(tt)
+                usd = None if per is None else n * per
+            if usd is None:
+                unpriced[tt].inc(n)
+                complete = False
+            else:
+                spent[tt].inc(usd)
+                total += usd
+        fee = costs.get(C.COST_TYPES[-1]) if costs else None
+        fee = self.sample(fee) if fee is not None else (table.request if table is not None else None)
+        if fee:
+            spent[C.COST_TYPES[-1]].inc(fee)
+            total += fee
+        return total if complete else None
 
     # -- the exporter's own health --------------------------------------------------------------------
     def hook_failed(self, hook: str) -> None:

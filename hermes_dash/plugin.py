@@ -50,9 +50,10 @@ _TOOL_STATUS = {"ok": "success", "success": "success", "error": "error", "blocke
 
 
 class _SessionState:
-    __slots__ = ("steps", "turn_started", "last_outcome", "last_seen")
+    __slots__ = ("steps", "turn_started", "last_outcome", "last_seen", "platform")
 
     def __init__(self, now: float):
+        self.platform: Any = None                   # Hermes' platform, from the first hook that names one
         self.steps = 0
         self.turn_started: Optional[float] = None   # monotonic start of the turn in progress
         self.last_outcome: Optional[str] = None     # outcome of the last finished (or expired) turn
@@ -165,6 +166,12 @@ class HermesHooks:
         st = self._sessions[key] = _SessionState(now)
         return st
 
+    def _platform(self, st: Optional[_SessionState], platform: Any) -> None:
+        """Note the session's platform from the first hook that names one, as its bounded label value
+        (a later hook never changes it: the gateway finalizes every session at shutdown as "gateway")."""
+        if st is not None and st.platform is None and isinstance(platform, str) and platform:
+            st.platform = self.metrics.platform_label(platform)
+
     def _start_turn(self, st: _SessionState, now: float) -> None:
         if st.turn_started is not None:  # the previous turn never ended: it failed
             self._end_turn(st, "error", now)
@@ -174,7 +181,7 @@ class HermesHooks:
     def _end_turn(self, st: _SessionState, status: str, now: float) -> None:
         if st.turn_started is None:
             return
-        self.metrics.record_turn(status, now - st.turn_started)
+        self.metrics.record_turn(status, now - st.turn_started, st.platform)
         self.metrics.session_stopped()
         st.turn_started = None
         st.last_outcome = {"success": "completed", "error": "failed"}.get(status, status)
@@ -193,7 +200,8 @@ class HermesHooks:
         if expire_turn and st.turn_started is not None:
             self._expire_turn(st)
         self._end_turn(st, "interrupted", now)
-        self.metrics.session_finished(st.steps, st.last_outcome or "abandoned", was_active=False)
+        self.metrics.session_finished(st.steps, st.last_outcome or "abandoned", was_active=False,
+                                      platform=st.platform)
 
     def sweep(self) -> None:
         """Expire pending API requests and turns past their maximum age, and finish sessions idle for
@@ -253,20 +261,23 @@ class HermesHooks:
             self._stop = None
 
     # -- hooks (called by Hermes with keyword arguments only) -----------------------------------------
-    def _on_session_start(self, session_id: Any = "", **_: Any) -> None:
+    def _on_session_start(self, session_id: Any = "", platform: Any = None, **_: Any) -> None:
         with self._lock:
-            self._session(session_id, self._clock())
+            self._platform(self._session(session_id, self._clock()), platform)
 
-    def _pre_llm_call(self, session_id: Any = "", **_: Any) -> None:
-        with self._lock:
-            now = self._clock()
-            self._start_turn(self._session(session_id, now), now)
-
-    def _pre_api_request(self, session_id: Any = "", api_request_id: Any = None, model: Any = "",
-                         provider: Any = None, **_: Any) -> None:
+    def _pre_llm_call(self, session_id: Any = "", platform: Any = None, **_: Any) -> None:
         with self._lock:
             now = self._clock()
             st = self._session(session_id, now)
+            self._platform(st, platform)
+            self._start_turn(st, now)
+
+    def _pre_api_request(self, session_id: Any = "", api_request_id: Any = None, model: Any = "",
+                         provider: Any = None, platform: Any = None, **_: Any) -> None:
+        with self._lock:
+            now = self._clock()
+            st = self._session(session_id, now)
+            self._platform(st, platform)
             if st.turn_started is None:  # an API call outside a turn (e.g. a subagent's first call)
                 self._start_turn(st, now)
             key = _key(api_request_id)
@@ -301,10 +312,11 @@ class HermesHooks:
             if st is not None:
                 st.steps += 1
         if isinstance(usage, dict):
-            prompt = _zero_if_none(usage.get("prompt_tokens"))
-            completion = _zero_if_none(usage.get("output_tokens"))
-            cost = _hermes_cost(model, usage, provider, base_url)
-            self.metrics.record_usage(model, prompt, completion, provider=provider, cost_usd=cost)
+            counts = _token_types(usage)
+            prompt, completion, read, write, reasoning = counts
+            self.metrics.record_usage(model, prompt, completion, cache_read_tokens=read, cache_write_tokens=write,
+                                      reasoning_tokens=reasoning, provider=provider,
+                                      costs=_hermes_costs(model, counts, provider, base_url))
         elif usage is not None:
             self.metrics.dropped(C.DROP_REASONS[0])  # not a mapping of token counts
 
@@ -385,20 +397,70 @@ def _token_count(x: Any) -> Optional[int]:
     return None
 
 
-def _hermes_cost(model: Any, usage: dict, provider: Any, base_url: Any) -> Any:
-    """Hermes' own estimate of one call's cost in USD, or None when Hermes cannot price it (or the usage
-    holds a token count that is not one: the metrics then drop that count and price what remains)."""
-    try:
-        from agent.usage_pricing import CanonicalUsage, estimate_usage_cost
-    except ImportError:  # not running inside Hermes
+def _token_types(usage: dict) -> tuple:
+    """Hermes' usage (its CanonicalUsage as a dict) as the catalogue's disjoint token types, in
+    catalogue.TOKEN_TYPES order: prompt = input_tokens (Hermes' uncached input), completion =
+    output_tokens - reasoning_tokens, cache_read, cache_write, reasoning (at most output_tokens: a
+    provider reporting more reasoning than output must not make the sum exceed what was billed). A
+    count that is not a number is passed on as it is, for the metrics to drop and count."""
+    get = usage.get
+    inp, out, read, write, reasoning = (_zero_if_none(get(k)) for k in (
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"))
+    if "input_tokens" not in usage:  # a usage with only prompt_tokens (input and cache together)
+        p, cr, cw = _token_count(get("prompt_tokens")), _token_count(read), _token_count(write)
+        inp = get("prompt_tokens") if None in (p, cr, cw) else max(0, p - cr - cw)
+    o, r = _token_count(out), _token_count(reasoning)
+    if o is not None and r is not None:
+        reasoning = min(r, o)
+        out = o - reasoning
+    return inp, out, read, write, reasoning
+
+
+def _hermes_costs(model: Any, counts: tuple, provider: Any, base_url: Any) -> Optional[Dict[str, float]]:
+    """Hermes' own pricing of one call, by cost type (catalogue.COST_TYPES): each token type priced
+    alone, so a type Hermes has no price for (a route without cache-read pricing) is left to the table
+    or counted as unpriced while the others are priced; None outside Hermes. Reasoning tokens are output
+    tokens to Hermes: priced at its output price."""
+    pricing = _hermes_pricing()
+    if pricing is None:  # not running inside Hermes
         return None
+    estimate_usage_cost, CanonicalUsage = pricing
+    name = model if isinstance(model, str) else ""
+    out: Dict[str, float] = {}
+    fields = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+    for tt, field, raw in zip(C.TOKEN_TYPES, fields, counts):
+        n = _token_count(raw)
+        if not n:
+            continue
+        usd = _estimate(estimate_usage_cost, CanonicalUsage, name, {field: n, "request_count": 0}, provider,
+                        base_url)
+        if usd is not None:
+            out[tt] = usd
+    fee = _estimate(estimate_usage_cost, CanonicalUsage, name, {"request_count": 1}, provider, base_url)
+    if fee:
+        out[C.COST_TYPES[-1]] = fee
+    return out
+
+
+_PRICING: list = []  # [(estimate_usage_cost, CanonicalUsage) or None], looked up once
+
+
+def _hermes_pricing() -> Optional[tuple]:
+    """Hermes' pricing functions, or None outside Hermes (looked up once: a failing import searches the
+    whole path each time)."""
+    if not _PRICING:
+        try:
+            from agent.usage_pricing import CanonicalUsage, estimate_usage_cost
+            _PRICING.append((estimate_usage_cost, CanonicalUsage))
+        except ImportError:
+            _PRICING.append(None)
+    return _PRICING[0]
+
+
+def _estimate(estimate: Any, usage_type: Any, model: str, fields: dict, provider: Any,
+              base_url: Any) -> Optional[float]:
     try:
-        counts = {k: _token_count(usage.get(k)) for k in (
-            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")}
-        if None in counts.values():
-            return None
-        r = estimate_usage_cost(model if isinstance(model, str) else "", CanonicalUsage(**counts),
-                                provider=provider, base_url=base_url)
+        r = estimate(model, usage_type(**fields), provider=provider, base_url=base_url)
         return None if r.amount_usd is None else float(r.amount_usd)
     except Exception:  # Hermes' pricing lookup failed: fall back to the table, else count as unpriced
         log.debug("hermes-dash: Hermes could not price %r", model, exc_info=True)

@@ -24,6 +24,14 @@ def cli(*args, cwd=ROOT, timeout=120, env=None):
                           timeout=timeout, cwd=cwd, env=env)
 
 
+def sample_sum(registry, name, **labels):
+    """The sum of every sample `name` whose labels include `labels` (a label left out is summed over, as
+    PromQL's sum without it would), or None when no sample matches."""
+    found = [s.value for m in registry.collect() for s in m.samples
+             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    return sum(found) if found else None
+
+
 @pytest.fixture
 def registry():
     return CollectorRegistry()

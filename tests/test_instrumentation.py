@@ -11,9 +11,12 @@ from hermes_dash import catalogue as C
 from hermes_dash.config import Instrumentation, Price
 from hermes_dash.instrumentation import HermesMetrics, classify_llm_error, tool_status_for
 
+from conftest import sample_sum
+
 
 def val(registry, name, **labels):
-    return registry.get_sample_value(name, labels)
+    """The sum of the samples `name` carrying `labels` (other labels summed over), None when there are none."""
+    return sample_sum(registry, name, **labels)
 
 
 def tool_count(registry, tool, status):
@@ -130,26 +133,45 @@ def test_session_context_records_steps_outcome_and_active(metrics, registry):
     assert val(registry, C.STEP_DURATION.name + "_count", model="hermes-3-8b", step_type="answer") == 3
 
 
-def test_usage_priced_from_table(metrics, registry):
-    """Tokens are counted by type and priced per token from the config's table."""
-    cost = metrics.record_usage("hermes-3-70b", 1000, 500, provider="nous")
-    assert cost == pytest.approx(1500 * 9e-7, rel=1e-15)
-    assert val(registry, C.TOKENS.name, model="hermes-3-70b", token_type="prompt") == 1000
-    assert val(registry, C.TOKENS.name, model="hermes-3-70b", token_type="completion") == 500
-    assert val(registry, C.COST.name, model="hermes-3-70b", provider="nous") == cost
-    assert val(registry, C.UNPRICED_TOKENS.name, model="hermes-3-70b", token_type="prompt") == 0
+def test_usage_priced_from_table(registry):
+    """Tokens are counted by type and priced per token from the config's table, each type at its price
+    (reasoning at the completion price), the cost kept by token type, the per-call fee as `request`."""
+    m = HermesMetrics(registry=registry, config=Instrumentation(prices={"gpt-x": Price(
+        prompt=2e-6, completion=8e-6, cache_read=5e-7, cache_write=2.5e-6, request=1e-3)}))
+    cost = m.record_usage("gpt-x", 300, 100, cache_read_tokens=600, cache_write_tokens=40, reasoning_tokens=200,
+                          provider="openai")
+    want = {"prompt": 300 * 2e-6, "completion": 100 * 8e-6, "cache_read": 600 * 5e-7, "cache_write": 40 * 2.5e-6,
+            "reasoning": 200 * 8e-6, "request": 1e-3}
+    assert cost == pytest.approx(sum(want.values()), rel=1e-15)
+    assert {t: val(registry, C.TOKENS.name, model="gpt-x", token_type=t) for t in C.TOKEN_TYPES} == \
+        {"prompt": 300, "completion": 100, "cache_read": 600, "cache_write": 40, "reasoning": 200}
+    assert {t: val(registry, C.COST.name, model="gpt-x", provider="openai", token_type=t) for t in C.COST_TYPES} \
+        == pytest.approx(want, rel=1e-15)
+    assert val(registry, C.UNPRICED_TOKENS.name, model="gpt-x") == 0
 
 
 def test_unpriced_model_is_visible_not_free(metrics, registry):
-    """A model missing from the price table is counted as unpriced tokens, with no cost series bump."""
-    assert metrics.record_usage("mystery-model", 300, 20, provider="x") is None
-    assert val(registry, C.UNPRICED_TOKENS.name, model="mystery-model", token_type="prompt") == 300
-    assert val(registry, C.UNPRICED_TOKENS.name, model="mystery-model",
-               token_type="completion") == 20
-    assert val(registry, C.COST.name, model="mystery-model", provider="x") is None
-    # an explicit cost (Hermes' own pricing) wins over the table
-    assert metrics.record_usage("mystery-model", 10, 10, provider="x", cost_usd=0.5) == 0.5
-    assert val(registry, C.COST.name, model="mystery-model", provider="x") == 0.5
+    """A model missing from the price table is counted as unpriced tokens, with no cost series bump; a
+    type the table has no price for (a cache price left out) is unpriced while the others are priced;
+    costs given per type (Hermes' own pricing) win over the table."""
+    assert metrics.record_usage("mystery-model", 300, 20, cache_read_tokens=5, provider="x") is None
+    assert {t: val(registry, C.UNPRICED_TOKENS.name, model="mystery-model", token_type=t) for t in C.TOKEN_TYPES} \
+        == {"prompt": 300, "completion": 20, "cache_read": 5, "cache_write": 0, "reasoning": 0}
+    assert val(registry, C.COST.name, model="mystery-model", provider="x") == 0
+    # hermes-3-70b has prompt and completion prices only
+    assert metrics.record_usage("hermes-3-70b", 10, 10, cache_read_tokens=7, provider="nous") is None
+    assert val(registry, C.UNPRICED_TOKENS.name, model="hermes-3-70b") == 7
+    assert val(registry, C.COST.name, model="hermes-3-70b", provider="nous") == pytest.approx(20 * 9e-7, rel=1e-15)
+    # an explicit cost per type (Hermes' own pricing) wins over the table, the table prices the rest
+    assert metrics.record_usage("hermes-3-70b", 10, 10, provider="nous",
+                                costs={"prompt": 0.5, "request": 0.25}) == pytest.approx(0.75 + 10 * 9e-7)
+    assert val(registry, C.COST.name, model="hermes-3-70b", provider="nous", token_type="prompt") == \
+        pytest.approx(0.5 + 10 * 9e-7)
+    assert val(registry, C.COST.name, model="hermes-3-70b", provider="nous", token_type="request") == 0.25
+    assert metrics.record_usage("mystery-model", 10, 0, provider="x", costs={"prompt": 0.5}) == 0.5
+    # costs that are not a mapping are dropped and counted; the table (none here) prices nothing
+    assert metrics.record_usage("mystery-model", 1, 0, provider="x", costs=0.5) is None
+    assert val(registry, C.DROPPED_SAMPLES.name, reason="not_a_number") == 1
 
 
 @settings(max_examples=50, deadline=None)
@@ -163,7 +185,7 @@ def test_cost_total_is_exact_to_a_billionth(calls):
     for p, c in calls:
         m.record_usage("m", p, c, provider="p")
         exact += p * Fraction(price.prompt) + c * Fraction(price.completion)
-    got = reg.get_sample_value(C.COST.name, {"model": "m", "provider": "p"})
+    got = sample_sum(reg, C.COST.name, model="m", provider="p")
     assert abs(Fraction(got) - exact) <= exact * Fraction(1, 10**9)
 
 
@@ -177,9 +199,18 @@ def test_known_labels_initialised_at_zero(registry):
         assert val(registry, C.LLM_ERRORS.name, model="hermes-3-8b", error_type=et) == 0
     for status in C.TURN_STATUSES:
         assert val(registry, C.TURN_DURATION.name + "_count", status=status) == 0
-    for o in C.SESSION_OUTCOMES:
-        assert val(registry, C.SESSIONS.name, outcome=o) == 0
     assert val(registry, C.LLM_REQUESTS.name, model="hermes-3-8b") == 0
+    # a platform's sessions and turns exist at zero from its first sight (the plugin: the session's start)
+    assert val(registry, C.SESSIONS.name) is None
+    m = HermesMetrics(registry=(reg := CollectorRegistry()), config=Instrumentation())
+    m.platform_label("telegram")
+    assert {o: val(reg, C.SESSIONS.name, outcome=o, platform="telegram") for o in C.SESSION_OUTCOMES} == \
+        dict.fromkeys(C.SESSION_OUTCOMES, 0)
+    assert {s: val(reg, C.TURNS.name, status=s, platform="telegram") for s in C.TURN_STATUSES} == \
+        dict.fromkeys(C.TURN_STATUSES, 0)
+    with m.session(platform="cron"):
+        assert val(reg, C.SESSIONS.name, outcome="completed", platform="cron") == 0
+    assert val(reg, C.SESSIONS.name, outcome="completed", platform="cron") == 1
 
 
 def test_first_sight_of_a_tool_initialises_every_status(metrics, registry):
@@ -265,5 +296,6 @@ def test_llm_request_and_error_counts(metrics, registry):
     assert metrics.record_llm_error("hermes-3-8b", status_code=429) == "rate_limit"
     assert val(registry, C.LLM_REQUESTS.name, model="hermes-3-8b") == 2
     assert val(registry, C.LLM_ERRORS.name, model="hermes-3-8b", error_type="rate_limit") == 1
-    # the cost series of a (model, provider) pair exists before its first cost increment
-    assert val(registry, C.COST.name, model="hermes-3-8b", provider="nous") == 0
+    # the cost series of a (model, provider) pair exist, every cost type, before its first cost increment
+    assert {t: val(registry, C.COST.name, model="hermes-3-8b", provider="nous", token_type=t)
+            for t in C.COST_TYPES} == dict.fromkeys(C.COST_TYPES, 0)

@@ -271,10 +271,10 @@ PLUGIN_WORKER = textwrap.dedent("""
             for _ in range(int(arg)):
                 hooks.post_tool_call(tool_name="terminal", duration_ms=5, status="ok")
         elif cmd == "turn":
-            hooks.pre_llm_call(session_id=arg, model="m")
+            hooks.pre_llm_call(session_id=arg, model="m", platform="cli")
             hooks.on_session_end(session_id=arg, completed=True, interrupted=False)
         elif cmd == "open":
-            hooks.pre_llm_call(session_id=arg, model="m")
+            hooks.pre_llm_call(session_id=arg, model="m", platform="cli")
         print("ok", flush=True)
 """)
 
@@ -360,8 +360,8 @@ def test_every_worker_sweeps_its_own_idle_sessions(tmp_path):
         b = plugin_worker(d, port, cfg)
         assert ask(b, "turn s1") == "ok"
         assert ask(b, "open s2") == "ok"
-        done = (C.SESSIONS.name, (("outcome", "completed"),))
-        lost = (C.SESSIONS.name, (("outcome", "abandoned"),))
+        done = (C.SESSIONS.name, (("outcome", "completed"), ("platform", "cli")))
+        lost = (C.SESSIONS.name, (("outcome", "abandoned"), ("platform", "cli")))
         status, vals = poll(url, lambda v: v.get(done) == 1 and v.get(lost) == 1 and v.get((C.ACTIVE_SESSIONS.name, ())) == 0,
                             10)
         assert (status, vals.get(done), vals.get(lost), vals.get((C.ACTIVE_SESSIONS.name, ()))) == (200, 1, 1, 0)

@@ -5,12 +5,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from hermes_dash import catalogue as C
 from hermes_dash.config import Instrumentation, Price
 from hermes_dash.instrumentation import HermesMetrics
 from hermes_dash.plugin import HermesHooks
+
+from conftest import sample_sum
 
 CALLS = json.loads((Path(__file__).parent / "data" / "hermes_0.19.0_hook_calls.json").read_text())["calls"]
 
@@ -39,7 +43,8 @@ def replay(hooks, clock, calls=CALLS):
 
 
 def v(reg, name, **labels):
-    return reg.get_sample_value(name, labels)
+    """The sum of the samples `name` carrying `labels` (other labels summed over), None when there are none."""
+    return sample_sum(reg, name, **labels)
 
 
 def test_recorded_conversation_gives_exact_metrics():
@@ -50,10 +55,14 @@ def test_recorded_conversation_gives_exact_metrics():
     tc = C.TOOL_CALLS.name
     assert (v(reg, tc, tool_name="todo", status="success"), v(reg, tc, tool_name="read_file", status="success"),
             v(reg, tc, tool_name="read_file", status="error")) == (1, 1, 1)
-    assert v(reg, C.TOKENS.name, model="stub-model", token_type="prompt") == 333
-    assert v(reg, C.TOKENS.name, model="stub-model", token_type="completion") == 66
-    # outside Hermes its own pricing is not importable: the table prices the calls
-    assert v(reg, C.COST.name, model="stub-model", provider="custom") == pytest.approx(333e-6 + 132e-6)
+    # three calls of Hermes' usage {input_tokens: 101, cache_read_tokens: 10, output_tokens: 22,
+    # prompt_tokens: 111}: prompt is the uncached input, the cache read counted apart, nothing twice
+    assert {t: v(reg, C.TOKENS.name, model="stub-model", token_type=t) for t in C.TOKEN_TYPES} == \
+        {"prompt": 303, "completion": 66, "cache_read": 30, "cache_write": 0, "reasoning": 0}
+    # outside Hermes its own pricing is not importable: the table prices the calls; it has no cache-read
+    # price, so the cache reads are unpriced (visible), not free
+    assert v(reg, C.COST.name, model="stub-model", provider="custom") == pytest.approx(303e-6 + 132e-6)
+    assert v(reg, C.UNPRICED_TOKENS.name, model="stub-model") == 30
     assert v(reg, C.STEP_DURATION.name + "_count", model="stub-model", step_type="tool_use") == 2
     assert v(reg, C.STEP_DURATION.name + "_count", model="stub-model", step_type="answer") == 1
     assert v(reg, C.STEP_DURATION.name + "_count", model="stub-model", step_type="error") == 1
@@ -68,8 +77,11 @@ def test_recorded_conversation_gives_exact_metrics():
     hooks.sweep()
     assert v(reg, C.SESSION_STEPS.name + "_count") == 2
     assert v(reg, C.SESSION_STEPS.name + "_sum") == 3
-    assert v(reg, C.SESSIONS.name, outcome="completed") == 1
-    assert v(reg, C.SESSIONS.name, outcome="failed") == 1
+    # sessions and turns by the platform Hermes named ("test" in the recording)
+    assert v(reg, C.SESSIONS.name, outcome="completed", platform="test") == 1
+    assert v(reg, C.SESSIONS.name, outcome="failed", platform="test") == 1
+    assert {s: v(reg, C.TURNS.name, status=s, platform="test") for s in C.TURN_STATUSES} == \
+        {"success": 1, "error": 1, "interrupted": 0}
     for h in C.HERMES_HOOKS:
         assert v(reg, C.HOOK_ERRORS.name, hook=h) == 0
 
@@ -78,7 +90,8 @@ def test_unpriced_model_in_recorded_conversation():
     """With no price anywhere, the recorded conversation's tokens show up as unpriced, cost stays 0."""
     reg, hooks, clock = make()
     replay(hooks, clock)
-    assert v(reg, C.UNPRICED_TOKENS.name, model="stub-model", token_type="prompt") == 333
+    assert v(reg, C.UNPRICED_TOKENS.name, model="stub-model", token_type="prompt") == 303
+    assert v(reg, C.UNPRICED_TOKENS.name, model="stub-model", token_type="cache_read") == 30
     assert v(reg, C.COST.name, model="stub-model", provider="custom") == 0
 
 
@@ -211,3 +224,89 @@ def test_turn_hooks_racing_on_shared_sessions_keep_exact_accounts():
     assert success + v(reg, C.DROPPED_SAMPLES.name, reason="no_turn") == 24_000
     assert v(reg, C.ACTIVE_SESSIONS.name) == in_progress
     assert v(reg, C.HOOK_ERRORS.name, hook="on_session_end") == 0
+
+
+@pytest.mark.parametrize("usage, want", [
+    # OpenAI through Hermes: prompt 1000 (600 cached, 100 written), completion 300 (200 reasoning)
+    ({"input_tokens": 300, "output_tokens": 300, "cache_read_tokens": 600, "cache_write_tokens": 100,
+      "reasoning_tokens": 200, "request_count": 1, "prompt_tokens": 1000, "total_tokens": 1300},
+     {"prompt": 300, "completion": 100, "cache_read": 600, "cache_write": 100, "reasoning": 200}),
+    # Anthropic through Hermes: no reasoning breakdown (thinking inside output)
+    ({"input_tokens": 50, "output_tokens": 20, "cache_read_tokens": 40, "cache_write_tokens": 30,
+      "reasoning_tokens": 0, "prompt_tokens": 120, "total_tokens": 140},
+     {"prompt": 50, "completion": 20, "cache_read": 40, "cache_write": 30, "reasoning": 0}),
+    # a provider reporting more reasoning than output: reasoning capped at the output billed
+    ({"input_tokens": 10, "output_tokens": 300, "reasoning_tokens": 500},
+     {"prompt": 10, "completion": 0, "cache_read": 0, "cache_write": 0, "reasoning": 300}),
+    # None where a count is missing; a usage with only prompt_tokens (input and cache reads together)
+    ({"input_tokens": None, "output_tokens": 7, "cache_read_tokens": None},
+     {"prompt": 0, "completion": 7, "cache_read": 0, "cache_write": 0, "reasoning": 0}),
+    ({"prompt_tokens": 111, "output_tokens": 22, "cache_read_tokens": 10},
+     {"prompt": 101, "completion": 22, "cache_read": 10, "cache_write": 0, "reasoning": 0}),
+])
+def test_token_types_as_hermes_reports_them(usage, want):
+    """post_api_request's usage (Hermes' CanonicalUsage) becomes the catalogue's disjoint token types:
+    prompt is Hermes' input_tokens (the uncached input), completion the output less reasoning."""
+    reg, hooks, clock = make()
+    hooks.pre_llm_call(session_id="s", model="m", platform="cli")
+    hooks.post_api_request(session_id="s", api_request_id="a", model="m", provider="p", usage=usage)
+    assert {t: v(reg, C.TOKENS.name, model="m", token_type=t) for t in C.TOKEN_TYPES} == want
+    assert sum(v(reg, C.HOOK_ERRORS.name, hook=h) for h in C.HERMES_HOOKS) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**9),
+       st.integers(0, 2 * 10**9))
+def test_token_types_sum_to_what_hermes_bills(inp, out, read, write, reasoning):
+    """For any counts Hermes reports, the token types sum to exactly its total_tokens (input + cache
+    reads + cache writes + output): reasoning is never counted twice, never beyond the output."""
+    reg, hooks, clock = make()
+    hooks.post_api_request(session_id="s", api_request_id="a", model="m", usage={
+        "input_tokens": inp, "output_tokens": out, "cache_read_tokens": read, "cache_write_tokens": write,
+        "reasoning_tokens": reasoning})
+    assert v(reg, C.TOKENS.name, model="m") == inp + out + read + write
+    assert v(reg, C.TOKENS.name, model="m", token_type="reasoning") == min(reasoning, out)
+
+
+def test_sessions_and_turns_count_under_the_platform_hermes_named_first():
+    """A session counts under the platform of its first hook that names one: a later hook's platform (the
+    gateway finalizes every session at shutdown as "gateway") does not move it; "" and non-strings are
+    not platforms (a session that never names one counts as unknown)."""
+    reg, hooks, clock = make(idle=3600)
+    hooks.on_session_start(session_id="tg", platform="telegram")
+    hooks.pre_llm_call(session_id="tg", platform="telegram")
+    hooks.on_session_end(session_id="tg", completed=True, platform="telegram")
+    hooks.on_session_finalize(session_id="tg", platform="gateway", reason="shutdown")
+    hooks.on_session_start(session_id="py", platform="")
+    hooks.pre_llm_call(session_id="py", platform=None)
+    hooks.on_session_end(session_id="py", completed=False)
+    hooks.pre_llm_call(session_id="late", platform=["cron"])
+    hooks.pre_api_request(session_id="late", api_request_id="r", model="m", platform="cron")
+    hooks.on_session_end(session_id="late", interrupted=True)
+    hooks.finish_all()
+    sessions = {(o, p): v(reg, C.SESSIONS.name, outcome=o, platform=p) for o in C.SESSION_OUTCOMES
+                for p in ("telegram", "unknown", "cron", "gateway")}
+    assert {k: n for k, n in sessions.items() if n} == {("completed", "telegram"): 1, ("failed", "unknown"): 1,
+                                                        ("interrupted", "cron"): 1}
+    assert v(reg, C.SESSIONS.name, platform="gateway") is None
+    assert {p: v(reg, C.TURNS.name, platform=p) for p in ("telegram", "unknown", "cron")} == \
+        {"telegram": 1, "unknown": 1, "cron": 1}
+    assert v(reg, C.TURNS.name, platform="unknown", status="error") == 1
+
+
+def test_platform_values_are_bounded_like_every_open_label():
+    """Hostile platform names (1 MiB, control characters, 100 distinct ones) stay within the label bounds:
+    at most max_label_values platforms plus `other`, each at most max_label_length characters."""
+    reg, hooks, clock = make()
+    names = ["x" * (1 << 20), "tele\ngram"] + [f"p{i}" for i in range(100)]
+    for i, name in enumerate(names):
+        hooks.pre_llm_call(session_id=str(i), platform=name)
+        hooks.on_session_end(session_id=str(i), completed=True)
+    platforms = {s.labels["platform"] for m in reg.collect() if m.name == C.TURNS.name[:-len("_total")]
+                 for s in m.samples}
+    limit = Instrumentation().max_label_values
+    assert len(platforms) == limit + 1 and "other" in platforms
+    assert max(len(p) for p in platforms) == Instrumentation().max_label_length
+    assert "tele\ufffdgram" in platforms
+    assert v(reg, C.TURNS.name) == len(names)
+    assert v(reg, C.LABEL_OVERFLOW.name, label="platform") == len(names) - limit

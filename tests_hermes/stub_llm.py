@@ -1,11 +1,12 @@
 """Scripted OpenAI-compatible LLM stub on 127.0.0.1 (stdlib only). python stub_llm.py PORTFILE
 Turn script (stateless, decided from the request): no tool result yet -> call `todo`
 and `read_file`; 2 tool results -> read_file on a missing file (tool error); else final text.
-POST /_control {"mode":"ok"|"429"|"500", "fail_count":N, "delay":s} injects failures."""
+POST /_control {"mode":"ok"|"429"|"500", "fail_count":N, "delay":s} injects failures; {"usage": {...}} sets the
+usage every answer reports (OpenAI shape: prompt_tokens_details, completion_tokens_details), null the default."""
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "fail_count": 0, "delay": 0, "n": 0}
+STATE = {"mode": "ok", "fail_count": 0, "delay": 0, "n": 0, "usage": None}
 USAGE = {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133,
          "prompt_tokens_details": {"cached_tokens": 10}}
 MODELS = {"object": "list", "data": [{"id": "stub-model", "object": "model", "owned_by": "stub",
@@ -68,7 +69,7 @@ class H(BaseHTTPRequestHandler):
             msg = {"role": "assistant", "content": text}
             if tcs:
                 msg["tool_calls"] = [{k: v for k, v in t.items() if k != "index"} for t in tcs]
-            return self._send(200, dict(base, object="chat.completion", usage=USAGE,
+            return self._send(200, dict(base, object="chat.completion", usage=STATE["usage"] or USAGE,
                                         choices=[{"index": 0, "message": msg, "finish_reason": finish}]))
         deltas = [{"role": "assistant", "content": text or ""}] + ([{"tool_calls": tcs}] if tcs else [])
         chunks = [dict(base, object="chat.completion.chunk",
@@ -76,7 +77,7 @@ class H(BaseHTTPRequestHandler):
         chunks.append(dict(base, object="chat.completion.chunk",
                            choices=[{"index": 0, "delta": {}, "finish_reason": finish}]))
         if (req.get("stream_options") or {}).get("include_usage"):
-            chunks.append(dict(base, object="chat.completion.chunk", choices=[], usage=USAGE))
+            chunks.append(dict(base, object="chat.completion.chunk", choices=[], usage=STATE["usage"] or USAGE))
         sse = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
         self._send(200, sse, "text/event-stream")
 
