@@ -269,7 +269,7 @@ def test_every_query_names_known_metrics_and_labels(built):
 def test_promtool_accepts_every_query(built):
     """promtool (the authority on syntax) accepts every query, Grafana macros replaced."""
     exprs = [x for d in built.values() for x in dashboard_exprs(d)]
-    assert len(exprs) == 68 + 7 * 2 + 5 + 7  # panel targets, job and instance, model and tool, annotations
+    assert len(exprs) == 72 + 7 * 2 + 5 + 7  # panel targets, job and instance, model and tool, annotations
     assert promtool_check_exprs(exprs, require_tool("promtool")) == []
 
 

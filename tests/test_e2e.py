@@ -50,7 +50,7 @@ def test_every_panel_of_every_dashboard_returns_data(history):
     queries = list(panel_queries())
     empty = [f"{w}: {q}" for w, q in queries if not has_data(query_range(prom, q, end - HOURS * 3600, end))]
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
-    assert len(queries) == 68
+    assert len(queries) == 72
 
 
 def test_the_instance_picker_filters_every_panel(history):

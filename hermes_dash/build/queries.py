@@ -121,6 +121,17 @@ class Queries:
     def cost_by_model_per_hour(self) -> str:
         return f"{self._sum(C.COST.name, *self._by(C.L_MODEL), by=(C.L_MODEL,))} * 3600"
 
+    def cost_by_type_per_hour(self) -> str:
+        """USD per hour by token type (and `request`, the per-call fees)."""
+        return f"{self._sum(C.COST.name, *self._by(C.L_MODEL), by=(C.L_TOKEN_TYPE,))} * 3600"
+
+    def cache_hit_ratio(self) -> str:
+        """The share of input tokens served from the prompt cache, by model: cache_read over every input
+        token (prompt, cache_read, cache_write)."""
+        model, by = self._by(C.L_MODEL), (C.L_MODEL,)
+        return (f"{self._sum(C.TOKENS.name, *model, matcher(C.L_TOKEN_TYPE, 'cache_read'), by=by)} / "
+                f"{self._sum(C.TOKENS.name, *model, one_of(C.L_TOKEN_TYPE, C.INPUT_TOKEN_TYPES), by=by)}")
+
     def cost_last_24h(self) -> str:
         """USD over the last 24 h of the chosen instances (what HermesDailyCostBudget sums for the job)."""
         return self._recorded(C.RULE_INSTANCE_COST_24H)
@@ -157,9 +168,6 @@ class Queries:
     def capacity_used(self) -> str:
         return f"{self.active_sessions()} / {self.cfg.thresholds.session_capacity_per_instance:g}"
 
-    def queue_depth(self) -> str:
-        return sum_by((C.L_INSTANCE,), self.scope.series(C.QUEUE_DEPTH.name))
-
     def memory(self) -> str:
         return self.scope.series(C.PROCESS_MEMORY)
 
@@ -172,6 +180,17 @@ class Queries:
 
     def sessions_by_outcome(self) -> str:
         return self._sum(C.SESSIONS.name, by=(C.L_OUTCOME,))
+
+    def sessions_by_platform(self) -> str:
+        """Finished sessions per second by the Hermes platform they came from."""
+        return self._sum(C.SESSIONS.name, by=(C.L_PLATFORM,))
+
+    def turns_by_platform(self) -> str:
+        return self._sum(C.TURNS.name, by=(C.L_PLATFORM,))
+
+    def completion_rate_by_platform(self) -> str:
+        by = (C.L_PLATFORM,)
+        return f"{self._sum(C.SESSIONS.name, COMPLETED, by=by)} / {self._sum(C.SESSIONS.name, by=by)}"
 
     def avg_steps_per_session(self) -> str:
         m = C.SESSION_STEPS.name

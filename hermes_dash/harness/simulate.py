@@ -36,8 +36,12 @@ FAULTS = ("tool_outage", "rate_limit", "latency_surge", "cost_surge", "token_spi
 TOOL_NAMES = ("web_search", "terminal", "read_file", "write_file", "browser_navigate", "execute_code", "todo",
               "memory", "vision_analyze", "send_message")
 MODEL_NAMES = ("hermes-3-70b", "hermes-3-8b", "hermes-4-405b", "hermes-4-70b")
-# USD per token (prompt, completion), per model position; binary-friendly values are not needed here
+# USD per token (prompt, completion), per model position; binary-friendly values are not needed here.
+# Cache reads cost a tenth of the prompt price, cache writes 1.25 times it (Anthropic's ratios).
 PRICES = ((9e-7, 9e-7), (2e-7, 2e-7), (3e-6, 3e-6), (8e-7, 8e-7))
+CACHE_READ_FACTOR, CACHE_WRITE_FACTOR = 0.1, 1.25
+# the Hermes platforms sessions come from, and how often
+PLATFORMS = (("cli", 0.4), ("telegram", 0.3), ("discord", 0.2), ("api_server", 0.1))
 
 
 @dataclass(frozen=True)
@@ -100,12 +104,12 @@ class Agent:
         self.spec, self.index, self.name, self.faults = spec, index, name, faults
         self.rng = random.Random(f"{spec.seed}:{index}:{name}")
         self.registry = CollectorRegistry()
-        prices = {m: Price(*PRICES[i % len(PRICES)]) for i, m in enumerate(spec.model_names) if i not in spec.unpriced}
+        prices = {m: _price(*PRICES[i % len(PRICES)]) for i, m in enumerate(spec.model_names) if i not in spec.unpriced}
         self.metrics = HermesMetrics(registry=self.registry, config=Instrumentation(
             known_tools=spec.tool_names, known_models=spec.model_names, prices=prices, default_provider="nous"))
         self.registry.register(_SimulatedProcess(self))
         self.cpu_seconds = 0.0
-        self._in_flight: List[Tuple[float, int, str]] = []  # (ends at, steps, outcome)
+        self._in_flight: List[Tuple[float, int, str, str]] = []  # (ends at, steps, outcome, platform)
 
     def in_flight_count(self) -> int:
         return len(self._in_flight)
@@ -114,11 +118,11 @@ class Agent:
         """Advance the agent by `dt` seconds ending at `now`: finish sessions, start new ones."""
         m, rng = self.metrics, self.rng
         still = []
-        for end, steps, outcome in self._in_flight:
+        for end, steps, outcome, platform in self._in_flight:
             if end <= now:
-                m.session_finished(steps, outcome)
+                m.session_finished(steps, outcome, platform=platform)
             else:
-                still.append((end, steps, outcome))
+                still.append((end, steps, outcome, platform))
         self._in_flight = still
         for _ in range(_poisson(rng, self.spec.sessions_per_minute * dt / 60.0)):
             self._session(now)
@@ -128,6 +132,7 @@ class Agent:
     def _session(self, now: float) -> None:
         m, rng, spec = self.metrics, self.rng, self.spec
         m.session_started()
+        platform = _weighted(rng, PLATFORMS)
         total_seconds, steps, outcome = 0.0, 0, "completed"
         for _ in range(rng.randint(1, 3)):
             turn_seconds, status = 0.0, "success"
@@ -146,11 +151,13 @@ class Agent:
                     status = "error"
                     break
                 spike = 20 if "token_spike" in self.faults else 1
-                prompt, completion = rng.randint(1500, 4000) * spike, rng.randint(100, 600) * spike
+                tokens = _usage(rng, first=s == 0, spike=spike)
                 price = m.price(model)
                 surge = 50.0 if "cost_surge" in self.faults else 1.0
-                cost = None if price is None else (prompt * price.prompt + completion * price.completion) * surge
-                m.record_usage(model, prompt, completion, provider="nous", cost_usd=cost)
+                costs = None if price is None else {t: n * price.of(t) * surge for t, n in tokens.items()}
+                m.record_usage(model, tokens["prompt"], tokens["completion"], cache_read_tokens=tokens["cache_read"],
+                               cache_write_tokens=tokens["cache_write"], reasoning_tokens=tokens["reasoning"],
+                               provider="nous", costs=costs)
                 last = s == n_steps - 1
                 m.record_step(model, "answer" if last else "tool_use", step_seconds)
                 turn_seconds += step_seconds
@@ -167,10 +174,34 @@ class Agent:
                     turn_seconds += tool_seconds
             if status == "success" and rng.random() < spec.noise:
                 status = "error"
-            m.record_turn(status, turn_seconds)
+            m.record_turn(status, turn_seconds, platform)
             total_seconds += turn_seconds
             outcome = "completed" if status == "success" else "failed"
-        self._in_flight.append((now + total_seconds, steps, outcome))
+        self._in_flight.append((now + total_seconds, steps, outcome, platform))
+
+
+def _price(prompt: float, completion: float) -> Price:
+    return Price(prompt, completion, cache_read=prompt * CACHE_READ_FACTOR, cache_write=prompt * CACHE_WRITE_FACTOR)
+
+
+def _weighted(rng: random.Random, choices: Sequence[Tuple[str, float]]) -> str:
+    x = rng.random()
+    for value, weight in choices:
+        x -= weight
+        if x < 0:
+            return value
+    return choices[-1][0]
+
+
+def _usage(rng: random.Random, first: bool, spike: int) -> Dict[str, int]:
+    """One LLM call's tokens by type: the turn's first call writes part of the prompt to the cache, later
+    calls read most of it back; a share of the output is reasoning."""
+    inp, out = rng.randint(1500, 4000) * spike, rng.randint(100, 600) * spike
+    write = int(inp * 0.3) if first else 0
+    read = 0 if first else int(inp * rng.uniform(0.4, 0.8))
+    reasoning = int(out * rng.uniform(0.0, 0.5))
+    return {"prompt": inp - read - write, "completion": out - reasoning, "cache_read": read, "cache_write": write,
+            "reasoning": reasoning}
 
 
 class Fleet:

@@ -1,4 +1,4 @@
-"""Business: task completion rate, sessions by outcome, steps per session."""
+"""Business: task completion rate, sessions by outcome and platform, turns by platform, steps per session."""
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
@@ -22,6 +22,15 @@ def build(cfg: Config):
                   C.SESSIONS, width=16, threshold=t.task_completion_target, threshold_below=True),
             Panel("Sessions by outcome", (Q(q.sessions_by_outcome(), "{{outcome}}"),), "short", C.SESSIONS,
                   width=24, stacked=True),
+        ]),
+        Row("Platforms", [
+            Panel("Sessions by platform", (Q(q.sessions_by_platform(), "{{platform}}"),), "short",
+                  "Finished sessions per second by the Hermes platform they came from: cli, telegram, "
+                  f"discord, api_server, cron, ... (metric `{C.SESSIONS.name}`).", width=8, stacked=True),
+            Panel("Turns by platform", (Q(q.turns_by_platform(), "{{platform}}"),), "short", C.TURNS, width=8,
+                  stacked=True),
+            Panel("Task completion rate by platform", (Q(q.completion_rate_by_platform(), "{{platform}}"),),
+                  "percentunit", C.SESSIONS, width=8, threshold=t.task_completion_target, threshold_below=True),
         ]),
         Row("Steps", [
             Panel("Average steps per session", (Q(q.avg_steps_per_session(), "steps"),), "short",

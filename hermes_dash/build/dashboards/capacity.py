@@ -1,4 +1,8 @@
-"""Capacity: active sessions against capacity, queue depth, memory and CPU of the agent process."""
+"""Capacity: active sessions against capacity, memory and CPU of the agent process.
+
+No queue-depth panel: Hermes 0.19 gives plugins no signal of work waiting for an agent, so under the
+plugin hermes_queue_depth stays 0; embedders that have a queue feed it (HermesMetrics.set_queue_depth)
+and can add the panel (docs/dashboards.md)."""
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
@@ -7,7 +11,7 @@ from ._common import Panel, Q, Row, dashboard
 NAME = "capacity"
 TITLE = "Hermes / Capacity"
 ORDER = 4
-ABOUT = "Sessions in progress against capacity, queueing, and agent process resources."
+ABOUT = "Sessions in progress against capacity, and agent process resources."
 #: the dashboard's variables besides job and instance
 VARIABLES = ()
 
@@ -22,8 +26,6 @@ def build(cfg: Config):
             Panel("Capacity used by instance", (Q(q.capacity_used(), "{{instance}}"),), "percentunit",
                   f"Active sessions over the configured capacity of {cap:g} per instance "
                   f"(metric `{C.ACTIVE_SESSIONS.name}`).", threshold=t.capacity_warning_ratio),
-            Panel("Queue depth by instance", (Q(q.queue_depth(), "{{instance}}"),), "short", C.QUEUE_DEPTH,
-                  width=24),
         ]),
         Row("Agent process", [
             Panel("Resident memory", (Q(q.memory(), "{{instance}}"),), "bytes",

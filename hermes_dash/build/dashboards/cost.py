@@ -32,6 +32,14 @@ def build(cfg: Config):
             Panel("USD per finished session", (Q(q.cost_per_session(), "USD/session"),), "currencyUSD",
                   "USD spent in the last hour over sessions finished in it (metrics "
                   f"`{C.COST.name}` / `{C.SESSIONS.name}`).", width=12),
+            Panel("USD per hour by token type", (Q(q.cost_by_type_per_hour(), "{{token_type}}"),), "currencyUSD",
+                  "LLM API cost per hour by token type: prompt (uncached input), cache_read, cache_write, "
+                  "completion, reasoning, and request (per-call fees) "
+                  f"(metric `{C.COST.name}`).", width=12, stacked=True),
+            Panel("Prompt cache hit ratio by model", (Q(q.cache_hit_ratio(), "{{model}}"),), "percentunit",
+                  "Share of input tokens read from the provider's prompt cache, at a fraction of the prompt "
+                  "price: cache_read over prompt + cache_read + cache_write "
+                  f"(metric `{C.TOKENS.name}`). Prompt caching is an agent's biggest cost lever.", width=12),
         ]),
         Row("Tokens", [
             Panel("Tokens per second by model and type", (Q(q.tokens_by_model_type(), "{{model}} {{token_type}}"),),

@@ -5,7 +5,7 @@
     truth = s.expand()                 # per-minute events and per-minute scrape state, per instance
     series = truth.input_series(job)   # promtool input_series in the a+bxn / _ / stale notation
 
-A scenario is a fleet (instances, tools, models), a duration, a base load per instance (integer events
+A scenario is a fleet (instances, tools, models, Hermes platforms), a duration, a base load per instance (integer events
 per minute) and faults that override part of the load over a window of minutes (a tool outage, LLM rate
 limiting, a cost surge...). Availability events say when an instance restarts (counters reset), when
 Prometheus misses its scrapes (gap), when it is down (crashed: up == 0, series stale, no events, counters
@@ -38,6 +38,8 @@ class Fleet:
     instances: Tuple[str, ...]
     tools: Tuple[str, ...]
     models: Tuple[str, ...]
+    #: the Hermes platforms sessions come from (each has the base load's sessions)
+    platforms: Tuple[str, ...] = ("cli",)
 
 
 @dataclass(frozen=True)
@@ -57,26 +59,35 @@ class Load:
     llm_error_type: str = "api_error"
     steps_fast: int = 0          # reasoning steps (LLM calls) of 2 s, per model
     steps_slow: int = 0          # reasoning steps of 20 s, per model
-    prompt_tokens: int = 0       # per model
-    completion_tokens: int = 0   # per model
-    cost_usd: float = 0.0        # per model, USD per minute
+    prompt_tokens: int = 0       # per model: uncached input
+    completion_tokens: int = 0   # per model: output less reasoning
+    cache_read_tokens: int = 0   # per model
+    cache_write_tokens: int = 0  # per model
+    reasoning_tokens: int = 0    # per model
+    cost_usd: float = 0.0        # per model, USD per minute: 3/4 of it for prompt tokens, 1/4 for cache reads
     unpriced: bool = False       # the model has no price: its tokens count as unpriced, cost 0
-    sessions_completed: int = 0
-    sessions_failed: int = 0
+    sessions_completed: int = 0  # per platform
+    sessions_failed: int = 0     # per platform
     active_sessions: int = 0     # gauge
 
 
 #: which fields a fault's target names: a tool, a model, an instance, or the whole fleet (None)
 TOOL_FIELDS = {"tool_calls", "tool_failures", "tool_failure_status"}
 MODEL_FIELDS = {"llm_requests", "llm_errors", "llm_error_type", "steps_fast", "steps_slow", "prompt_tokens",
-                "completion_tokens", "cost_usd", "unpriced"}
+                "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
+                "unpriced"}
 INSTANCE_FIELDS = {"active_sessions"}
+PLATFORM_FIELDS = {"sessions_completed", "sessions_failed"}
+#: the model's tokens by catalogue token type, and the share of its cost_usd each cost type gets
+TOKEN_FIELDS = (("prompt", "prompt_tokens"), ("completion", "completion_tokens"), ("cache_read", "cache_read_tokens"),
+                ("cache_write", "cache_write_tokens"), ("reasoning", "reasoning_tokens"))
+COST_SHARES = {"prompt": 0.75, "cache_read": 0.25}  # binary fractions: the split adds up exactly
 
 
 @dataclass(frozen=True)
 class Fault:
-    """From minute `start` to `end` (exclusive), `changes` override the load of `target` (a tool, a model
-    or an instance, per field; None = every one). `kind` names it for people."""
+    """From minute `start` to `end` (exclusive), `changes` override the load of `target` (a tool, a model,
+    an instance or a platform, per field; None = every one). `kind` names it for people."""
     kind: str
     start: int
     end: int
@@ -312,8 +323,9 @@ def notation(values: Sequence[object]) -> str:
 
 
 def load_at(s: Scenario, m: int, target_tool: Optional[str] = None, target_model: Optional[str] = None,
-            instance: Optional[str] = None) -> Load:
-    """The load in minute `m` for one tool / model / instance: the base with the faults active then."""
+            instance: Optional[str] = None, target_platform: Optional[str] = None) -> Load:
+    """The load in minute `m` for one tool / model / instance / platform: the base with the faults active
+    then."""
     load = s.base
     for f in s.faults:
         if not f.start <= m < f.end:
@@ -321,7 +333,7 @@ def load_at(s: Scenario, m: int, target_tool: Optional[str] = None, target_model
         changes = {}
         for k, v in f.changes:
             target = target_tool if k in TOOL_FIELDS else target_model if k in MODEL_FIELDS else \
-                instance if k in INSTANCE_FIELDS else None
+                instance if k in INSTANCE_FIELDS else target_platform if k in PLATFORM_FIELDS else None
             if f.target is None or f.target == target:
                 changes[k] = v
         if changes:
@@ -358,20 +370,24 @@ def _events(s: Scenario, inst: str, m: int, scale: int) -> Dict[Tuple[str, Label
         for et in C.LLM_ERROR_TYPES:
             ev[(C.LLM_ERRORS.name, ((C.L_MODEL, model), (C.L_ERROR_TYPE, et)))] = \
                 (ml.llm_errors if et == ml.llm_error_type else 0) * scale
-        for tt, n in (("prompt", ml.prompt_tokens), ("completion", ml.completion_tokens)):
+        for tt, f in TOKEN_FIELDS:
+            n = getattr(ml, f)
             ev[(C.TOKENS.name, ((C.L_MODEL, model), (C.L_TOKEN_TYPE, tt)))] = n * scale
             ev[(C.UNPRICED_TOKENS.name, ((C.L_MODEL, model), (C.L_TOKEN_TYPE, tt)))] = n * scale if ml.unpriced else 0
-        ev[(C.COST.name, ((C.L_MODEL, model), (C.L_PROVIDER, "nous")))] = \
-            0.0 if ml.unpriced else ml.cost_usd * scale
+        for ct in C.COST_TYPES:
+            ev[(C.COST.name, ((C.L_MODEL, model), (C.L_PROVIDER, "nous"), (C.L_TOKEN_TYPE, ct)))] = \
+                0.0 if ml.unpriced else ml.cost_usd * COST_SHARES.get(ct, 0.0) * scale
         steps = {STEP_SECONDS["fast"]: ml.steps_fast * scale, STEP_SECONDS["slow"]: ml.steps_slow * scale}
         st = ((C.L_MODEL, model), (C.L_STEP_TYPE, STEP_TYPE))
         for le in C.STEP_DURATION.buckets:
             ev[(C.STEP_DURATION.name + "_bucket", st + ((C.L_LE, le_value(le)),))] = \
                 sum(n for sec, n in steps.items() if sec <= le)
         ev[(C.STEP_DURATION.name + "_bucket", st + ((C.L_LE, "+Inf"),))] = sum(steps.values())
-    for outcome in C.SESSION_OUTCOMES:
-        n = load.sessions_completed if outcome == "completed" else load.sessions_failed if outcome == "failed" else 0
-        ev[(C.SESSIONS.name, ((C.L_OUTCOME, outcome),))] = n * scale
+    for platform in s.fleet.platforms:
+        pl = load_at(s, m, target_platform=platform, instance=inst)
+        for outcome in C.SESSION_OUTCOMES:
+            n = pl.sessions_completed if outcome == "completed" else pl.sessions_failed if outcome == "failed" else 0
+            ev[(C.SESSIONS.name, ((C.L_OUTCOME, outcome), (C.L_PLATFORM, platform)))] = n * scale
     return ev
 
 

@@ -88,6 +88,23 @@ def _floor_removed(cfg: Config, rec, alerts):
     return rec, alerts
 
 
+def _tokens_of_two_types(cfg: Config, rec, alerts):
+    """The token rules count prompt and completion only, as before Hermes' cache and reasoning types."""
+    only = f'{C.TOKENS.name}{{{C.L_TOKEN_TYPE}=~"prompt|completion", '
+    for g in rec:
+        for r in g["rules"]:
+            r["expr"] = r["expr"].replace(f"{C.TOKENS.name}{{", only)
+    return rec, alerts
+
+
+def _sessions_of_one_platform(cfg: Config, rec, alerts):
+    """The session rules (HermesTaskCompletionLow's) count the sessions of the CLI only."""
+    for g in rec:
+        for r in g["rules"]:
+            r["expr"] = r["expr"].replace(f"{C.SESSIONS.name}{{", f'{C.SESSIONS.name}{{{C.L_PLATFORM}="cli", ')
+    return rec, alerts
+
+
 def _absent_removed(cfg: Config, rec, alerts):
     for g in alerts:
         g["rules"] = [r for r in g["rules"] if r.get("alert") != C.A_METRICS_ABSENT]
@@ -104,6 +121,10 @@ MUTANTS = (
            hint=("tool timeouts", "tool calls blocked", "tool calls cancelled")),
     Mutant("HermesTokenSpike without its absolute floor", _floor_removed, hint=("token spike on trivial traffic",)),
     Mutant("HermesMetricsAbsent (the absent-target alert) removed", _absent_removed, hint=("down", "gone")),
+    Mutant("token rules count prompt and completion only (cache and reasoning tokens dropped)", _tokens_of_two_types,
+           hint=("token spike of cache reads",)),
+    Mutant("HermesTaskCompletionLow judges CLI sessions only", _sessions_of_one_platform,
+           hint=("task completion drop on one platform",)),
 )
 
 

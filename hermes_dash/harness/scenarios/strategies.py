@@ -7,8 +7,8 @@
 Scenario kinds (one fault each, drawn with a start and a length): steady traffic (no fault), traffic
 ramps (the load steps up several times), tool outages, tool timeouts, cancelled or blocked tool calls,
 LLM rate limiting, latency surges, slow LLM steps of one model, failing turns, cost surges, token spikes on large and on trivial
-traffic (0.1 tokens/s jumping to 0.5), unpriced models, dropping task completion, sessions near
-capacity, no traffic at all; and
+traffic (0.1 tokens/s jumping to 0.5), token spikes of prompt-cache reads, unpriced models, dropping task
+completion (on every platform, or on one), sessions near capacity, no traffic at all; and
 availability events: instance restarts (counters reset), scrape gaps, instances down, instances that
 vanish. Values are drawn from small sets that sit clear of the default thresholds on both sides; the
 oracle abstains where a value lands within its margin anyway. Dollar amounts are binary fractions
@@ -29,6 +29,7 @@ from .model import DOWN, GAP, GONE, Event, Fault, Fleet, Load, Scenario
 INSTANCES = ("agent-0:9464", "agent-1:9464", "agent-2:9464")
 TOOLS = ("web_search", "terminal", "read_file")
 MODELS = ("hermes-3-70b", "hermes-3-8b")
+PLATFORMS = ("cli", "telegram")
 MINUTES = (30, 50, 80)
 
 
@@ -89,10 +90,23 @@ def _token_spike(draw, fleet, minutes):
     return Fault("token spike", start, end, (("prompt_tokens", prompt),), draw(st.sampled_from(fleet.models)))
 
 
+def _cache_read_spike(draw, fleet, minutes):
+    """A model's prompt-cache reads jump (a long context re-read on every step) for 20 minutes or more, to
+    1-5 million a minute: cheap tokens, but tokens all the same — the daily token budget and the spike
+    alert count every type."""
+    start = draw(st.integers(min_value=2, max_value=minutes - 22))
+    end = min(minutes + 1, start + draw(st.sampled_from((20, 35, 60))))
+    reads = draw(st.sampled_from((1_000_000, 2_000_000, 5_000_000)))
+    return Fault("token spike of cache reads", start, end, (("cache_read_tokens", reads),),
+                 draw(st.sampled_from(fleet.models)))
+
+
 def _trivial_token_spike(draw, fleet, minutes):
     """The seed's false alarm: 0.1 tokens/s per model all along, then 0.5 or 1 token/s (5x, 10x)."""
     start, end = _window(draw, minutes)
-    return (Fault("trivial token traffic", 0, minutes + 1, (("prompt_tokens", 6), ("completion_tokens", 0))),
+    return (Fault("trivial token traffic", 0, minutes + 1, (("prompt_tokens", 6), ("completion_tokens", 0),
+                                                            ("cache_read_tokens", 0), ("cache_write_tokens", 0),
+                                                            ("reasoning_tokens", 0))),
             Fault("token spike on trivial traffic", start, end, (("prompt_tokens", draw(st.sampled_from((30, 60)))),)))
 
 
@@ -108,6 +122,14 @@ def _completion_drop(draw, fleet, minutes):
                   ("sessions_failed", draw(st.sampled_from((1, 2, 5))))))
 
 
+def _platform_completion_drop(draw, fleet, minutes):
+    """Sessions from one platform (not the CLI) stop completing while the others carry on."""
+    start, end = _window(draw, minutes)
+    return Fault("task completion drop on one platform", start, end,
+                 (("sessions_completed", draw(st.sampled_from((0, 1)))),
+                  ("sessions_failed", draw(st.sampled_from((2, 5, 10))))), fleet.platforms[-1])
+
+
 def _capacity(draw, fleet, minutes):
     start, end = _window(draw, minutes)
     return Fault("sessions near capacity", start, end,
@@ -120,7 +142,8 @@ def _no_traffic(draw, fleet, minutes):
     return Fault("no traffic", start, end, tuple((f, 0) for f in (
         "turns_fast", "turns_slow", "turns_slower", "turns_very_slow", "turns_error", "turns_interrupted", "tool_calls",
         "tool_failures", "llm_requests", "llm_errors", "steps_fast", "steps_slow", "prompt_tokens",
-        "completion_tokens", "sessions_completed", "sessions_failed")) + (("cost_usd", 0.0),))
+        "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "sessions_completed",
+        "sessions_failed")) + (("cost_usd", 0.0),))
 
 
 def _ramp(draw, fleet, minutes):
@@ -142,8 +165,10 @@ KINDS: Dict[str, Callable] = {
     "cost surge": _cost_surge,
     "token spike": _token_spike,
     "token spike on trivial traffic": _trivial_token_spike,
+    "token spike of cache reads": _cache_read_spike,
     "unpriced model": _unpriced,
     "task completion drop": _completion_drop,
+    "task completion drop on one platform": _platform_completion_drop,
     "sessions near capacity": _capacity,
     "no traffic": _no_traffic,
     "traffic ramp step": _ramp,
@@ -163,6 +188,8 @@ def base_loads(draw) -> Load:
     return Load(turns_fast=5 * n, turns_slow=draw(st.sampled_from((0, 0, 1))),
                 turns_interrupted=draw(st.sampled_from((0, 0, 1, 5))), tool_calls=4 * n,
                 llm_requests=6 * n, steps_fast=6 * n, prompt_tokens=3000 * n, completion_tokens=400 * n,
+                cache_read_tokens=draw(st.sampled_from((0, 6000))) * n, cache_write_tokens=500 * n,
+                reasoning_tokens=draw(st.sampled_from((0, 200))) * n,
                 cost_usd=draw(st.sampled_from((0.0625, 0.375, 1.0))) * n, sessions_completed=2 * n,
                 sessions_failed=draw(st.sampled_from((0, 0, 1))),
                 active_sessions=draw(st.sampled_from((2, 10, 20))))
@@ -183,11 +210,12 @@ STEADY, AVAILABILITY = "steady traffic", "availability"
 
 @st.composite
 def scenarios(draw, first: str = "") -> Scenario:
-    """A fleet of 1-3 instances, 1-3 tools, 1-2 models over 30-80 minutes, 0-3 faults, 0-2 availability
+    """A fleet of 1-3 instances, 1-3 tools, 1-2 models, 2 platforms over 30-80 minutes, 0-3 faults, 0-2 availability
     events. `first` forces the first fault's kind (or STEADY: no fault; AVAILABILITY: at least one event),
     so a fixed set of scenarios can cover every kind evenly."""
     n_inst = draw(st.sampled_from((1, 1, 2, 2, 3)))
-    fleet = Fleet(INSTANCES[:n_inst], TOOLS[:draw(st.integers(1, 3))], MODELS[:draw(st.integers(1, 2))])
+    fleet = Fleet(INSTANCES[:n_inst], TOOLS[:draw(st.integers(1, 3))], MODELS[:draw(st.integers(1, 2))],
+                  PLATFORMS)
     minutes = draw(st.sampled_from(MINUTES))
     kinds = [] if first == STEADY else [first] if first in KINDS else []
     if first != STEADY:
