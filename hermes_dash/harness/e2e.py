@@ -153,11 +153,12 @@ def run_live_faults(fleet: Fleet, recorder: Recorder, alertmanager: Server, firi
     """Switch LIVE_FAULTS on one after the other against a running fleet, rule evaluator and Alertmanager:
     nothing may be delivered before the first; each must deliver what it lists within `timeout` s, and its
     inhibited alerts must fire (`firing(alertname)`, asked of the evaluator) and be held back by
-    Alertmanager. Raises AssertionError naming what did not happen; returns every delivery (3 s after the
-    last, so that late ones count). `on_delivered(fault, seconds)` hears how long each fault took."""
+    Alertmanager; nothing a later fault brings (or no fault) may be delivered early. Raises AssertionError
+    naming what did not happen; returns every delivery (3 s after the last, so that late ones count). `on_delivered(fault, seconds)` hears how long each fault took."""
     if recorder.delivered():
         raise AssertionError(f"alerts delivered before any fault: {recorder.delivered()}")
     down = fleet.agents[CRASHED].name
+    allowed: Set[Tuple[str, str, str, str]] = set()
     for fault in LIVE_FAULTS:
         t0 = time.monotonic()
         if fault.name == "crash":
@@ -169,6 +170,10 @@ def run_live_faults(fleet: Fleet, recorder: Recorder, alertmanager: Server, firi
             raise AssertionError(f"{fault.name}: {sorted(want - recorder.delivered())} not delivered in "
                                  f"{timeout:g}s; delivered: {sorted(recorder.delivered())}")
         on_delivered(fault.name, time.monotonic() - t0)
+        allowed |= want
+        if recorder.delivered() - allowed:
+            raise AssertionError(f"{fault.name}: delivered before their fault, or never expected: "
+                                 f"{sorted(recorder.delivered() - allowed)}")
         for name in fault.inhibited:
             if not wait_for(lambda: firing(name), timeout):
                 raise AssertionError(f"{fault.name}: {name} does not fire")
