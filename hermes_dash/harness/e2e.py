@@ -154,7 +154,8 @@ def run_live_faults(fleet: Fleet, recorder: Recorder, alertmanager: Server, firi
     nothing may be delivered before the first; each must deliver what it lists within `timeout` s, and its
     inhibited alerts must fire (`firing(alertname)`, asked of the evaluator) and be held back by
     Alertmanager; nothing a later fault brings (or no fault) may be delivered early. Raises AssertionError
-    naming what did not happen; returns every delivery (3 s after the last, so that late ones count). `on_delivered(fault, seconds)` hears how long each fault took."""
+    naming what did not happen; returns every delivery (3 s after the last, so that late ones count).
+    `on_delivered(fault, seconds)` hears how long each fault took."""
     if recorder.delivered():
         raise AssertionError(f"alerts delivered before any fault: {recorder.delivered()}")
     down = fleet.agents[CRASHED].name
