@@ -20,10 +20,10 @@ from hermes_dash.harness.e2e import (HISTORY_FLEET, HISTORY_PORTS, LIVE_CONFIG, 
                                      METRICSQL_CHANGES, Recorder, history_faults, received_by, run_live_faults,
                                      wait_for)
 from hermes_dash.harness.history import run_promtool
-from hermes_dash.harness.servers import alertmanager, free_port, prometheus
+from hermes_dash.harness.servers import alertmanager, free_ports, prometheus
 from hermes_dash.harness.simulate import Fleet
-from hermes_dash.harness.victoria import (force_flush, import_openmetrics, instant, replay_rules, rule_files_of,
-                                          victoria_metrics, vmagent, vmalert)
+from hermes_dash.harness.victoria import (dry_run, force_flush, import_openmetrics, instant, replay_rules,
+                                          rule_files_of, victoria_metrics, vmagent, vmalert)
 
 from conftest import ROOT, require_tool
 from test_e2e import HOURS, has_data, panel_queries
@@ -48,9 +48,8 @@ def test_sharded_vmagents_vmalert_and_victoria_metrics_deliver_what_one_promethe
     (harness.e2e's table; the one change to the test config is METRICSQL_CHANGES' cost threshold)."""
     for tool in ("victoria-metrics", "vmagent", "vmalert", "prometheus-alertmanager"):
         require_tool(tool)
-    ports = [free_port() for _ in range(4)]
+    *ports, am_port, vm_port = free_ports(6)
     shards = [ports[:2], ports[2:]]
-    am_port, vm_port = free_port(), free_port()
     raw = merged(yaml.safe_load(LIVE_CONFIG), METRICSQL_CHANGES)
     raw["prometheus"].update(targets=[], alertmanagers=[f"127.0.0.1:{am_port}"])
     raw["discovery"] = {"file_sd": [TARGET_FILE]}
@@ -207,3 +206,16 @@ def test_recording_rules_evaluate_alike_on_prometheus_and_victoria_metrics(store
     assert disagree == []
     assert long_differ == YOUNG_SERIES_DIFFER
     assert len(compared) == 39 and min(compared.values()) >= 5, compared
+
+
+def test_vmalert_accepts_the_generated_rule_files_and_refuses_a_broken_one(tmp_path):
+    """`vmalert -dryRun` (MetricsQL's parser and vmalert's template functions) accepts both generated rule
+    files as they are, and refuses a file whose expression is broken, so the check can fail."""
+    require_tool("vmalert")
+    rules = [str(ROOT / "rules" / RECORDING_FILE), str(ROOT / "rules" / "hermes_alerts.yml")]
+    out = dry_run(rules)
+    assert out.returncode == 0, out.stdout + out.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text((ROOT / "rules" / "hermes_alerts.yml").read_text().replace(" == 0", " ==", 1))
+    out = dry_run([broken])
+    assert out.returncode != 0 and "bad prometheus expr" in out.stdout + out.stderr, out.stdout + out.stderr

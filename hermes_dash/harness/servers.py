@@ -41,6 +41,16 @@ def free_port(preferred: int = 0) -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> List[int]:
+    """`n` distinct TCP ports on 127.0.0.1 that were free a moment ago (all held at once while chosen, so
+    none is handed out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
 def find_binary(names) -> str:
     for n in names:
         path = shutil.which(n)
