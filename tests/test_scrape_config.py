@@ -13,8 +13,10 @@ from hermes_dash.build.deploy import (pod_monitor, pods_job_name, prometheus_con
 from hermes_dash.build.operator_schema import crds, validate
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.harness.e2e import wait_for
+from hermes_dash.harness.kubernetes import FakeKubernetes, pod
 from hermes_dash.harness.servers import free_port, free_ports, prometheus
 from hermes_dash.harness.simulate import Fleet, FleetSpec
+from hermes_dash.harness.victoria import vmagent
 
 from conftest import ROOT, cli, require_tool
 
@@ -97,6 +99,44 @@ def test_vmagent_accepts_every_option_kubernetes_included(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     out = dry_run(json.loads(json.dumps(jobs).replace("kubernetes_sd_configs", "kubernetes_sd_config")), strict=True)
     assert out.returncode != 0 and "field kubernetes_sd_config not found" in out.stderr, out.stderr
+
+
+def test_vmagent_discovers_the_agents_pods_through_the_kubernetes_api_and_keeps_job_and_instance(tmp_path):
+    """Real pod discovery: vmagent running the generated scraper config (only its `api_server` pointed at
+    a stand-in Kubernetes API that lists pods) asks for the configured namespace and pod labels, scrapes the
+    agents' `metrics` port of each running pod as job `hermes-agent` with instance = pod IP:port plus
+    namespace, pod and container, and nothing else (another port, a finished pod)."""
+    require_tool("vmagent")
+    *ports, other, finished = free_ports(4)
+    cfg = config_from_mapping({"prometheus": {"targets": [], "scrape_interval": "1s"},
+                               "discovery": {"kubernetes": {"enabled": True, "namespaces": ["hermes"]}}})
+    labels = dict(cfg.discovery.kubernetes.pod_labels)
+    pods = [pod("hermes", "hermes-agent-a", labels, "127.0.0.1", {"metrics": ports[0], "http": other}),
+            pod("hermes", "hermes-agent-b", labels, "127.0.0.1", {"metrics": ports[1]}),
+            pod("hermes", "hermes-agent-old", labels, "127.0.0.1", {"metrics": finished}, phase="Succeeded"),
+            pod("hermes", "redis-0", {"app.kubernetes.io/name": "redis"}, "127.0.0.1", {"metrics": finished})]
+    fleet = Fleet(FleetSpec(instances=2, tools=1, models=1, seed=4, noise=0.0), ports=ports)
+    fleet.serve(tick_seconds=0.5)
+    try:
+        with FakeKubernetes(pods) as api:
+            data = scraper_config(cfg)
+            (sd,) = data["scrape_configs"][0]["kubernetes_sd_configs"]
+            sd["api_server"] = api.url
+            (tmp_path / "scraper.yml").write_text(yaml.safe_dump(data))
+            with vmagent("vmagent", str(tmp_path / "scraper.yml"), "http://127.0.0.1:1/api/v1/write",
+                         str(tmp_path)) as agent:
+                def targets():
+                    return sorted((t["health"], tuple(sorted(t["labels"].items())))
+                                  for t in agent.get("/api/v1/targets")["data"]["activeTargets"])
+                want = sorted(("up", (("container", "agent"), ("instance", f"127.0.0.1:{p}"), ("job", "hermes-agent"),
+                                      ("namespace", "hermes"), ("pod", name)))
+                              for p, name in zip(ports, ("hermes-agent-a", "hermes-agent-b")))
+                assert wait_for(lambda: targets() == want, 20), targets()
+        lists = [(path, q) for path, q in api.requests if "watch" not in q]
+        assert lists and all(q == {"labelSelector": "app.kubernetes.io/name=hermes-agent"} and
+                             path == "/api/v1/namespaces/hermes/pods" for path, q in lists), api.requests
+    finally:
+        fleet.stop()
 
 
 # --- a real Prometheus scraping what the generated config says --------------------------------------------
