@@ -20,7 +20,7 @@ from hermes_dash.harness.e2e import (HISTORY_FLEET, HISTORY_PORTS, LIVE_CONFIG, 
                                      METRICSQL_CHANGES, Recorder, history_faults, received_by, run_live_faults,
                                      wait_for)
 from hermes_dash.harness.history import run_promtool
-from hermes_dash.harness.servers import alertmanager, free_ports, prometheus
+from hermes_dash.harness.servers import alertmanager, free_ports, prometheus, prometheus_agent
 from hermes_dash.harness.simulate import Fleet
 from hermes_dash.harness.victoria import (dry_run, force_flush, import_openmetrics, instant, replay_rules,
                                           rule_files_of, victoria_metrics, vmagent, vmalert)
@@ -99,6 +99,36 @@ def test_sharded_vmagents_vmalert_and_victoria_metrics_deliver_what_one_promethe
     print("fault -> delivered, s:", {k: round(v, 1) for k, v in took.items()})
     assert received_by(got) == LIVE_RECEIVED
     assert recorder.label_names() == {name: {frozenset(labels)} for name, labels in LIVE_LABELS.items()}
+
+
+def test_prometheus_in_agent_mode_runs_the_scraper_config_as_generated(tmp_path):
+    """The other scraper: Prometheus 2.42 with --enable-feature=agent runs deploy/scale-out/scraper.yml as
+    generated (its `remote_write` included) and every agent's samples reach VictoriaMetrics under job
+    `hermes-agent` with the agent's instance and the configured external label."""
+    for tool in ("prometheus", "victoria-metrics"):
+        require_tool(tool)
+    *ports, vm_port = free_ports(3)
+    cfg = config_from_mapping({"prometheus": {"targets": [f"127.0.0.1:{p}" for p in ports], "scrape_interval": "1s",
+                                              "external_labels": {"cluster": "eu-1"}},
+                               "scale_out": {"remote_write_url": f"http://127.0.0.1:{vm_port}/api/v1/write"}})
+    (tmp_path / "scraper.yml").write_text(generated_files(cfg, ("deploy",))[f"deploy/{SCRAPER_FILE}"])
+    fleet = Fleet(dataclasses.replace(LIVE_FLEET, seed=7), ports=ports)
+    fleet.serve(tick_seconds=0.5)
+    try:
+        with victoria_metrics(str(tmp_path), port=vm_port) as vm, \
+                prometheus_agent(str(tmp_path / "scraper.yml"), str(tmp_path)):
+            time.sleep(5)  # a first query only once series can be there (1.79 caches "nothing found" for 10 s)
+
+            def seen():
+                return sorted(tuple(sorted(r["metric"].items()))
+                              for r in instant(vm, 'up{job="hermes-agent"} == 1', nocache=1))
+            want = sorted((("__name__", "up"), ("cluster", "eu-1"), ("instance", f"127.0.0.1:{p}"),
+                           ("job", "hermes-agent")) for p in ports)
+            assert wait_for(lambda: seen() == want, 30), seen()
+            sessions = instant(vm, 'count by (instance) (hermes_active_sessions{job="hermes-agent"})', nocache=1)
+            assert sorted(r["metric"]["instance"] for r in sessions) == sorted(f"127.0.0.1:{p}" for p in ports)
+    finally:
+        fleet.stop()
 
 
 # --- the same backfilled history in VictoriaMetrics and in Prometheus ------------------------------------

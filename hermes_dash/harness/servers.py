@@ -148,6 +148,19 @@ def prometheus(config_file: str, workdir: str, port: Optional[int] = None, data_
         yield s
 
 
+@contextlib.contextmanager
+def prometheus_agent(config_file: str, workdir: str, name: str = "prometheus-agent", port: Optional[int] = None,
+                     timeout: float = 30.0) -> Iterator[Server]:
+    """A real Prometheus in agent mode (--enable-feature=agent: scrapes and remote-writes, no local
+    queries or rules) on 127.0.0.1:`port` (free if None), its WAL under `workdir`."""
+    port = port or free_port()
+    argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={os.path.abspath(config_file)}",
+            "--enable-feature=agent", f"--storage.agent.path={os.path.join(workdir, name + '-wal')}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    with _run(name, argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
+        yield s
+
+
 class WebhookReceiver:
     """An Alertmanager webhook receiver on 127.0.0.1 (a free port): calls `on_post(receiver, payload)` for
     every notification, the receiver being the URL's path. Pair with
