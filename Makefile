@@ -8,7 +8,7 @@ HERMES_PY := $(HERMES_VENV)/bin/python
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help dashboards generate lint demo venv hermes-venv system-deps test test-fast test-rules test-hermes bench docs check-generated clean
+.PHONY: help dashboards generate lint demo venv hermes-venv wheel system-deps test test-fast test-rules test-hermes bench docs check-generated clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ $(HERMES_VENV)/.stamp: pyproject.toml
 	@touch $@
 
 hermes-venv: $(HERMES_VENV)/.stamp ## create .venv-hermes: the real hermes-agent 0.19.0 with this plugin installed
+
+wheel: venv ## build dist/hermes_dash-<version>-py3-none-any.whl (the plugin, and the default dashboards, rules, deploy files)
+	$(PY) -m pip wheel $(PIP_QUIET) --no-deps -w dist .
 
 system-deps: ## install promtool/prometheus/alertmanager/victoria-metrics (Debian/Ubuntu, as root) when missing
 	@bash scripts/system-deps.sh
@@ -75,4 +78,4 @@ check-generated: venv ## fail when a committed generated file is stale
 	$(HD) build --check
 
 clean: ## remove virtualenvs and caches
-	rm -rf $(VENV) $(HERMES_VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(HERMES_VENV) .pytest_cache .hypothesis build dist *.egg-info

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from hermes_dash.config import DEFAULT  # noqa: E402
-from hermes_dash.harness.history import run_promtool, backfill_rules  # noqa: E402
+from hermes_dash.harness.history import backfill_recording_rules, run_promtool  # noqa: E402
 from hermes_dash.build.lint import dashboard_exprs, grafana_expand  # noqa: E402
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups  # noqa: E402
 from hermes_dash.harness.servers import prometheus  # noqa: E402
@@ -99,8 +99,7 @@ def main(argv=None):
         cfg = os.path.join(work, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1m\n")
-        with prometheus(cfg, work, data_dir=data, timeout=600) as prom:
-            backfill_rules(prom.url, start, end, [os.path.join(ROOT, "rules", RECORDING_FILE)], data)
+        backfill_recording_rules(start, end, [os.path.join(ROOT, "rules", RECORDING_FILE)], data, work)
         t3 = time.perf_counter()
         print(f"history: {a.instances} agents x {a.tools} tools x {a.models} models, {a.hours:g} h at 1/min: "
               f"simulated {t1 - t0:.0f} s, imported {t2 - t1:.0f} s, rules backfilled {t3 - t2:.0f} s")

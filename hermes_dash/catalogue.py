@@ -34,6 +34,8 @@ L_TOKEN_TYPE = "token_type"
 L_ERROR_TYPE = "error_type"
 L_OUTCOME = "outcome"
 L_HOOK = "hook"
+L_REASON = "reason"
+L_WHAT = "what"
 
 # Labels that Prometheus attaches at scrape time; a metric label of the same name would collide with them
 # (the seed's `instance` label on hermes_active_sessions did). Used by the tests and the lint.
@@ -61,8 +63,20 @@ TOOL_FAILURE_STATUSES = tuple(s for s in TOOL_STATUSES if s != "success")
 STEP_TYPES = ("tool_use", "answer", "error")
 TOKEN_TYPES = ("prompt", "completion")
 LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
-# Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn.
+# Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn
+# or its last turn expired (no hook for instrumentation.turn_max_age_seconds).
 SESSION_OUTCOMES = ("completed", "failed", "interrupted", "abandoned")
+
+# Why an input was dropped instead of recorded. A number (a duration, a token count, a cost, a gauge
+# value): not a number at all (a string, a bool, None where a number was required), NaN or infinite,
+# or below zero (a sum or a counter must never go down). `no_turn`: an on_session_end with no turn in
+# progress to end (a duplicate, or the end of a turn already expired): it creates no session.
+DROP_REASONS = ("not_a_number", "not_finite", "negative", "no_turn")
+# What the plugin gave up on: a turn in progress whose session fired no hook for
+# instrumentation.turn_max_age_seconds (its duration is not recorded), a pending API request older than
+# api_request_max_age_seconds or pushed out by max_pending_api_requests, a session finished early because
+# max_open_sessions were open.
+EXPIRED_KINDS = ("turn", "api_request", "session")
 
 #: closed value sets; a label absent from this mapping is open (bounded at run time)
 LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
@@ -70,6 +84,8 @@ LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
     L_TOKEN_TYPE: TOKEN_TYPES,
     L_ERROR_TYPE: LLM_ERROR_TYPES,
     L_OUTCOME: SESSION_OUTCOMES,
+    L_REASON: DROP_REASONS,
+    L_WHAT: EXPIRED_KINDS,
 }
 #: the closed set of a label, per metric, where one label name serves two metrics (status)
 METRIC_LABEL_VALUES_OVERRIDE = {
@@ -186,11 +202,24 @@ HOOK_ERRORS = Metric(
     "hermes_metrics_hook_errors_total", COUNTER,
     "Exceptions caught inside hermes-dash hook callbacks (the agent carried on).",
     labels=(L_HOOK,), dimension="meta")
+LABEL_SANITISED = Metric(
+    "hermes_label_values_sanitised_total", COUNTER,
+    "Label values changed before use: invalid UTF-8 or control characters replaced, or truncated to "
+    "the length bound (counted per call).",
+    labels=("label",), dimension="meta")
+DROPPED_SAMPLES = Metric(
+    "hermes_dropped_samples_total", COUNTER,
+    "Inputs dropped instead of recorded, by reason (not_a_number, not_finite, negative, no_turn).",
+    labels=(L_REASON,), dimension="meta")
+EXPIRED = Metric(
+    "hermes_expired_total", COUNTER,
+    "Turns, pending API requests and sessions the plugin gave up on: past their maximum age or bound.",
+    labels=(L_WHAT,), dimension="meta")
 
 METRICS: Tuple[Metric, ...] = (
     TURN_DURATION, STEP_DURATION, TOOL_CALLS, TOOL_DURATION, TOKENS, ACTIVE_SESSIONS,
     SESSION_STEPS, COST, LLM_ERRORS, LLM_REQUESTS, SESSIONS, QUEUE_DEPTH, UNPRICED_TOKENS,
-    LABEL_OVERFLOW, HOOK_ERRORS,
+    LABEL_OVERFLOW, HOOK_ERRORS, LABEL_SANITISED, DROPPED_SAMPLES, EXPIRED,
 )
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 
@@ -251,6 +280,8 @@ RULE_TURN_P95 = RecordingRule(
     "hermes:request_duration_p95:5m", (L_JOB,), "P95 of turn duration in seconds, over 5m.")
 RULE_TURN_P99 = RecordingRule(
     "hermes:request_duration_p99:5m", (L_JOB,), "P99 of turn duration in seconds, over 5m.")
+RULE_STEP_P95 = RecordingRule(
+    "hermes:step_duration_p95:5m", (L_JOB, L_MODEL), "P95 of a model's reasoning step duration in seconds, over 5m.")
 RULE_COST_PER_HOUR = RecordingRule(
     "hermes:cost_per_hour_usd", (L_JOB, L_MODEL), "USD per hour, averaged over the last hour.")
 RULE_COST_24H = RecordingRule(
@@ -303,7 +334,7 @@ RULE_ACTIVE_SESSIONS = RecordingRule(
 
 RECORDING_RULES: Tuple[RecordingRule, ...] = (
     RULE_TOOL_SUCCESS_RATE, RULE_TOOL_FAILURE_RATIO, RULE_TOOL_CALLS_RATE, RULE_LLM_ERROR_RATIO,
-    RULE_LLM_REQUESTS_RATE, RULE_TURN_P95, RULE_TURN_P99, RULE_COST_PER_HOUR, RULE_COST_24H,
+    RULE_LLM_REQUESTS_RATE, RULE_TURN_P95, RULE_TURN_P99, RULE_STEP_P95, RULE_COST_PER_HOUR, RULE_COST_24H,
     RULE_TOKENS_24H, RULE_TOKENS_RATE, RULE_UNPRICED_TOKENS_RATE, RULE_SESSIONS_1H, RULE_COMPLETION_RATIO,
     RULE_ACTIVE_SESSIONS, RULE_TURN_BUCKETS, RULE_STEP_BUCKETS, RULE_TOOL_BUCKETS, RULE_TOOL_CALLS_BY_STATUS,
     RULE_INSTANCE_STEP_BUCKETS, RULE_INSTANCE_TOOL_BUCKETS, RULE_INSTANCE_TOOL_CALLS, RULE_INSTANCE_COST_24H,
@@ -324,13 +355,49 @@ def slo_rule(sli: str, window: str) -> RecordingRule:
                          f"SLO error ratio of {sli} over {window}.")
 
 
+# What the SLO dashboard reads, per instance (its instance picker filters every panel, and turns summed
+# over the chosen instances give their SLI): the two sides of each SLI's ratio, as 5m rates recorded at
+# every evaluation, and as increases over each burn-rate window and the SLO period, recorded every 5
+# minutes from those rates (a subquery at 5m steps: a 30-day window reads 8,640 points per series, not
+# every raw sample, which Prometheus' query sample limit would refuse at fleet scale).
+SLO_TURNS_FAILED = "slo_turns_failed"    # turns that ended in error (the turn_errors SLI's numerator)
+SLO_TURNS_JUDGED = "slo_turns_judged"    # turns not interrupted (its denominator)
+SLO_TURNS_SLOW = "slo_turns_slow"        # turns slower than slo.turn_latency_seconds (turn_slow's numerator)
+SLO_TURNS = "slo_turns"                  # every turn (its denominator)
+SLO_COMPONENTS = (SLO_TURNS_FAILED, SLO_TURNS_JUDGED, SLO_TURNS_SLOW, SLO_TURNS)
+#: each SLI's (bad, valid) components
+SLI_COMPONENTS = {SLI_TURN_ERRORS: (SLO_TURNS_FAILED, SLO_TURNS_JUDGED), SLI_TURN_SLOW: (SLO_TURNS_SLOW, SLO_TURNS)}
+_SLO_COMPONENT_RULE = re.compile(r"hermes_instance:(%s):(rate5m|increase\w+)" % "|".join(SLO_COMPONENTS))
+
+
+def slo_component_rate(kind: str) -> RecordingRule:
+    """Turns of one SLO component per second over 5m, per instance: hermes_instance:slo_turns_failed:rate5m."""
+    assert kind in SLO_COMPONENTS, kind
+    return RecordingRule(f"hermes_instance:{kind}:rate5m", (L_JOB, L_INSTANCE),
+                         f"SLO component {kind}: turns per second over 5m, per instance.")
+
+
+def slo_component_increase(kind: str, window: str) -> RecordingRule:
+    """Turns of one SLO component over `window`, per instance, recorded every 5 minutes."""
+    assert kind in SLO_COMPONENTS, kind
+    return RecordingRule(f"hermes_instance:{kind}:increase{window}", (L_JOB, L_INSTANCE),
+                         f"SLO component {kind}: turns over the last {window}, per instance (every 5m).")
+
+
 def recording_rule(name: str) -> Optional[RecordingRule]:
-    """The catalogue's recording rule called `name` (SLO ratios for any window), or None."""
+    """The catalogue's recording rule called `name` (SLO ratios and components for any window), or None."""
     for r in RECORDING_RULES:
         if r.name == name:
             return r
     m = _SLO_RULE.fullmatch(name)
-    return slo_rule(m.group(1), m.group(2)) if m else None
+    if m:
+        return slo_rule(m.group(1), m.group(2))
+    m = _SLO_COMPONENT_RULE.fullmatch(name)
+    if m:
+        op = m.group(2)
+        return slo_component_rate(m.group(1)) if op == "rate5m" else \
+            slo_component_increase(m.group(1), op[len("increase"):])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -339,6 +406,7 @@ def recording_rule(name: str) -> Optional[RecordingRule]:
 # ---------------------------------------------------------------------------------------------------------
 A_HIGH_LATENCY = "HermesHighLatency"
 A_CRITICAL_LATENCY = "HermesCriticalLatency"
+A_STEP_LATENCY = "HermesStepLatencyHigh"
 A_TOOL_ERROR_RATE = "HermesToolErrorRate"
 A_LLM_ERROR_RATE = "HermesLLMErrorRate"
 A_INSTANCE_DOWN = "HermesInstanceDown"
@@ -353,7 +421,7 @@ A_UNPRICED_TOKENS = "HermesUnpricedTokens"
 A_TURN_ERROR_BUDGET_BURN = "HermesTurnErrorBudgetBurn"
 A_TURN_LATENCY_BUDGET_BURN = "HermesTurnLatencyBudgetBurn"
 ALERT_NAMES = (
-    A_HIGH_LATENCY, A_CRITICAL_LATENCY, A_TOOL_ERROR_RATE, A_LLM_ERROR_RATE, A_INSTANCE_DOWN,
+    A_HIGH_LATENCY, A_CRITICAL_LATENCY, A_STEP_LATENCY, A_TOOL_ERROR_RATE, A_LLM_ERROR_RATE, A_INSTANCE_DOWN,
     A_METRICS_ABSENT, A_COST_OVERRUN, A_DAILY_COST_BUDGET, A_DAILY_TOKEN_BUDGET, A_TOKEN_SPIKE,
     A_SESSIONS_NEAR_CAPACITY, A_TASK_COMPLETION_LOW, A_UNPRICED_TOKENS, A_TURN_ERROR_BUDGET_BURN,
     A_TURN_LATENCY_BUDGET_BURN,

@@ -1,12 +1,14 @@
 """The `hermes-dash` command: parse the arguments, call one function, map its errors to exit codes.
 
     hermes-dash build [--config F] [--root .] [--only dashboards] [--check]   # generated files
+    hermes-dash export DIR                   # the files the package carries (no extra needed)
     hermes-dash lint [PATH ...]              # rule files and dashboards: PromQL, names, alert style
     hermes-dash docs --check|--write [FILE ...]   # the generated tables of README.md and docs/*.md
     GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]        # upload the dashboards
     hermes-dash simulate [--instances 3] [--fault tool_outage]          # a simulated fleet's /metrics
     hermes-dash demo [--hours 6]             # simulator + Prometheus + Alertmanager on 127.0.0.1
     hermes-dash scenarios [--count 300] [--mutants]   # the generated promtool rule tests
+    hermes-dash preview --prometheus URL --out DIR    # every panel to PNG + index.html, without Grafana
     hermes-dash metrics-table                # the catalogue as a Markdown table
 
 Exit codes: 0 done; 1 the check failed (stale files, lint problems, a refused push, disagreeing
@@ -24,7 +26,8 @@ from typing import Callable, Dict, List, Optional
 from .config import Config, ConfigError, load_config
 
 #: third-party modules of each extra: a command that needs a missing one names the extra to install
-_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "jsonschema": "build", "hypothesis": "test"}
+_EXTRAS = {"grafanalib": "build", "promql_parser": "build", "jsonschema": "build", "matplotlib": "preview",
+           "numpy": "preview", "hypothesis": "test"}
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -44,9 +47,18 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .build.export import export
+    files = export(args.dir)
+    print(f"wrote {len(files)} files under {args.dir}/: dashboards/, rules/, deploy/ (the default config; "
+          "`hermes-dash build --config FILE --root DIR` with the build extra for another)")
+    return 0
+
+
 def _lint(args: argparse.Namespace) -> int:
     from .build.lint import lint_paths
-    errors = lint_paths(args.paths, promtool=not args.no_promtool)
+    cluster = _config(args).selectors.cluster_label
+    errors = lint_paths(args.paths, promtool=not args.no_promtool, extra_labels=frozenset({cluster} - {""}))
     for e in errors:
         print(e, file=sys.stderr)
     if errors:
@@ -81,15 +93,48 @@ def _metrics_table(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .build.push import push, read_token
+    from .build.push import PushError, push, read_token, redact, shown
     paths = sorted(glob.glob(os.path.join(args.dir, "*.json")))
     if not paths:
         print(f"hermes-dash push: no dashboards in {args.dir}/: run `make dashboards`", file=sys.stderr)
         return 2
-    answers = push(paths, args.url, read_token(args.token_env, args.token_file), args.folder_uid)
+    token = None
+    try:
+        token = read_token(args.token_env, args.token_file)
+        answers = push(paths, args.url, token, args.folder_uid, timeout=args.timeout,
+                       connect_timeout=args.connect_timeout, allow_http=args.allow_http,
+                       warn=lambda m: print(f"hermes-dash push: warning: {m}", file=sys.stderr))
+    except PushError as e:
+        print(f"hermes-dash push: {redact(str(e), token)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # anything else: still one line, and no traceback that could carry the token
+        text = " ".join(redact(str(e), token).split())[:300]
+        print(f"hermes-dash push: {shown(args.url)}: {type(e).__name__}: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hermes-dash push: interrupted", file=sys.stderr)
+        return 130
     for path, a in zip(paths, answers):
         print(f"{os.path.basename(path)}: {a.get('status', 'ok')} {a.get('url', '')}".rstrip())
     return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from .harness.preview import run_preview
+    return run_preview(args.dashboards, args.prometheus, args.out, start=args.start, end=args.end,
+                       variables=args.var, scrape_interval=args.scrape_interval, width=args.width,
+                       scale=args.scale, fail_on_no_data=args.fail_on_no_data)
+
+
+def _seconds(text: str) -> float:
+    """A timeout option: seconds above 0 and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most 3600, got {text!r}")
+    return value
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -106,7 +151,7 @@ def _demo(args: argparse.Namespace) -> int:
         hours=args.hours, instances=args.instances, tools=args.tools, models=args.models,
         sessions_per_minute=args.sessions_per_minute, seed=args.seed, faults=tuple(args.fault),
         prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port, keep=args.keep,
-        exit_after=args.exit_after))
+        exit_after=args.exit_after, preview=None if args.no_preview else args.preview))
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -132,7 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--only", nargs="+", choices=("dashboards", "rules", "deploy"), help="build only these")
     b.add_argument("--check", action="store_true", help="only check the files are current; write nothing")
 
-    li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style")
+    ex = command("export", _export, "write the dashboards, rules and deploy files the package carries (the "
+                 "default config) into a directory; needs no extra")
+    ex.add_argument("dir", help="output directory: dashboards/, rules/, deploy/ are written under it")
+
+    li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style, and "
+                 "Grafana's own linter and types", config=True)
     li.add_argument("paths", nargs="*", default=["rules", "dashboards"],
                     help="rule files (.yml), dashboards (.json) or directories of them (default: rules dashboards)")
     li.add_argument("--no-promtool", action="store_true", help="skip the promtool checks")
@@ -151,6 +201,28 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--dir", default="dashboards")
     u.add_argument("--token-env", default="GRAFANA_TOKEN", help="variable holding the token (default GRAFANA_TOKEN)")
     u.add_argument("--token-file", help="read the token from this file instead")
+    u.add_argument("--connect-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="give up connecting (TCP, proxy, TLS) after this long (default 5)")
+    u.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="give up when Grafana's whole answer to one dashboard takes longer (default 30)")
+    u.add_argument("--allow-http", action="store_true",
+                   help="allow plain http to another machine (the token travels in clear); "
+                        "http to this machine is always allowed, https is always allowed")
+
+    pv = command("preview", _preview, "render every panel of the dashboards from a live Prometheus to PNG and "
+                 "index.html (no Grafana needed)")
+    pv.add_argument("dashboards", nargs="*", default=["dashboards"],
+                    help="dashboard JSON files or directories of them (default: dashboards)")
+    pv.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    pv.add_argument("--out", required=True, help="output directory (one sub-directory per dashboard)")
+    pv.add_argument("--from", dest="start", help="start: now-6h, unix seconds or ISO (default: the dashboard's)")
+    pv.add_argument("--to", dest="end", help="end (default: the dashboard's, usually now)")
+    pv.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                    help="choose a variable's value (repeat for several values; All selects All)")
+    pv.add_argument("--scrape-interval", default="15s", help="the datasource's scrape interval (default 15s)")
+    pv.add_argument("--width", type=int, default=1920, help="dashboard width in px (default 1920)")
+    pv.add_argument("--scale", type=float, default=1.0, help="image scale (2 for sharper images)")
+    pv.add_argument("--fail-on-no-data", action="store_true", help="exit 1 when a panel has no data")
 
     from .harness.simulate import FAULTS  # the simulator needs only the runtime layer
     faults = [f for f in FAULTS if f != "crash"]
@@ -183,6 +255,9 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--alertmanager-port", type=int, default=0, help="default: 9093 when free, else any free port")
     dm.add_argument("--keep", help="keep the data in this directory (default: a temporary one)")
     dm.add_argument("--exit-after", type=float, help="stop by itself after this many seconds (for tests)")
+    dm.add_argument("--preview", default="build/preview",
+                    help="render the dashboards over the backfilled history here (default build/preview)")
+    dm.add_argument("--no-preview", action="store_true", help="do not render the preview")
 
     sc = command("scenarios", _scenarios, "generated promtool rule tests: scenarios, oracle, mutants",
                  config=True)
@@ -223,6 +298,7 @@ def _known_errors() -> tuple:
     """Errors the layers raise for a refused check or request: one line, exit 1 (no traceback)."""
     errors = []
     for module, name in (("hermes_dash.build.push", "PushError"), ("hermes_dash.build.docs", "DocsError"),
+                         ("hermes_dash.build.export", "ExportError"),
                          ("hermes_dash.harness.history", "HistoryError")):
         mod = sys.modules.get(module)
         if mod is not None:

@@ -6,19 +6,26 @@
 
 Every setting is a field of a frozen dataclass with a comment saying why it exists and who reads it.
 A file may set any subset of fields; an unknown key, a wrong type or a negative number is a
-`ConfigError` naming the file and the dotted key. This module does not create metrics or rules.
+`ConfigError` naming the file and the dotted key. Every value that reaches generated PromQL, YAML, Go
+templates or Grafana JSON is checked here, so the generators can trust it (docs/configuration.md, "What is
+refused"). This module does not create metrics or rules.
 """
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import ipaddress
 import math
 import os
 import re
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, NewType, Optional, Tuple, get_args, get_origin, get_type_hints
 
 import yaml
+
+from hermes_dash import catalogue as C
 
 #: environment variable naming the config file when no path is given
 CONFIG_ENV = "HERMES_DASH_CONFIG"
@@ -31,15 +38,27 @@ class ConfigError(ValueError):
 #: a Prometheus duration such as 30s, 5m, 1h30m, 3d (units ms, s, m, h, d, w, y; largest first)
 Duration = NewType("Duration", str)
 _DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
-_UNIT_SECONDS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+_UNIT_MS = (365 * 86400_000, 7 * 86400_000, 86400_000, 3600_000, 60_000, 1000, 1)
+#: the longest duration Prometheus and Alertmanager accept: Go's time.Duration (int64 nanoseconds) in whole
+#: milliseconds, 292y24w3d23h47m16s854ms; promtool 2.42 refuses one millisecond more as "out of range"
+MAX_DURATION_MS = (2 ** 63 - 1) // 1_000_000
+MAX_DURATION = "292y24w3d23h47m16s854ms"
+
+
+def duration_ms(text: str) -> int:
+    """Milliseconds in a Prometheus duration: duration_ms("1h30m") == 5_400_000; ValueError when unparsable.
+    A number of more than 19 digits gives MAX_DURATION_MS + 1 (out of any range) without converting it."""
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if not text or m is None or not any(m.groups()):
+        raise ValueError(f"expected a Prometheus duration such as 30s, 5m, 1h or 3d, got {_show(text)}")
+    if any(g is not None and len(g) > 19 for g in m.groups()):
+        return MAX_DURATION_MS + 1
+    return sum(int(g) * u for g, u in zip(m.groups(), _UNIT_MS) if g)
 
 
 def duration_seconds(text: str) -> float:
     """Seconds in a Prometheus duration: duration_seconds("1h30m") == 5400.0; ValueError when unparsable."""
-    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
-    if not text or m is None or not any(m.groups()):
-        raise ValueError(f"expected a Prometheus duration such as 30s, 5m, 1h or 3d, got {text!r}")
-    return float(sum(int(g) * u for g, u in zip(m.groups(), _UNIT_SECONDS) if g))
+    return duration_ms(text) / 1000
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,10 @@ class Instrumentation:
     # names come from an LLM or a user; past this many, new values are counted under `other` so a
     # misbehaving agent cannot explode the series count. Raise it if `hermes_label_overflow_total` grows.
     max_label_values: int = 64
+    # Bound on the length of one open label value, in characters. A longer name keeps its first
+    # characters and gets a hash of the whole name as suffix (`<prefix>~1a2b3c4d`), so long names stay
+    # distinct; counted in hermes_label_values_sanitised_total. At least 16.
+    max_label_length: int = 128
     # Fallback price table, USD per token, used when Hermes' own pricing does not know a model (and by
     # code instrumented directly). A model in neither is counted in hermes_unpriced_tokens_total.
     prices: Mapping[str, Price] = field(default_factory=dict)
@@ -69,6 +92,21 @@ class Instrumentation:
     # Hermes never fires on_session_finalize (its Python API never does). 0 finishes a session as soon
     # as its turn ends: one run_conversation() is one session.
     session_idle_timeout_seconds: float = 1800.0
+    # A turn in progress whose session fires no hook for this long is given up on: its end hook never
+    # came (a crash, a lost hook). It leaves the active sessions, its duration is not recorded, and it
+    # is counted in hermes_expired_total{what="turn"}; the session then idles (outcome `abandoned`).
+    turn_max_age_seconds: float = 3600.0
+    # A pre_api_request with no post_api_request or api_request_error for this long is forgotten
+    # (hermes_expired_total{what="api_request"}); a late answer is then timed by Hermes' api_duration.
+    api_request_max_age_seconds: float = 900.0
+    # Bounds on what the plugin tracks at once, whatever arrives. Past max_open_sessions the least
+    # recently active session is finished early (hermes_expired_total{what="session"}); past
+    # max_pending_api_requests the oldest pending request is forgotten.
+    max_open_sessions: int = 10_000
+    max_pending_api_requests: int = 10_000
+    # How often each process finishes idle sessions and expires turns and requests, in a daemon thread
+    # (every process of a multi-worker gateway sweeps its own sessions). 0: only when /metrics is scraped.
+    sweep_interval_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +115,10 @@ class Exporter:
     # 127.0.0.1 by default: expose metrics beyond the host only on purpose. Port 9464 is not used by
     # Hermes; change it when several agents share a host.
     address: str = "127.0.0.1:9464"
+    # A process that cannot bind `address` (another worker of the gateway serves it) retries every this
+    # many seconds in a daemon thread, so when the serving worker dies another one takes /metrics over.
+    # 0: never retry.
+    bind_retry_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +129,10 @@ class Thresholds:
     latency_p95_seconds: float = 30.0
     # HermesCriticalLatency (critical) and the latency dashboard's P99 line.
     latency_p99_seconds: float = 120.0
+    # HermesStepLatencyHigh and the latency dashboard's step P95 line: the seed's "LLM step slow", a
+    # model's reasoning steps (LLM API calls) with a P95 above this. A bucket boundary of
+    # hermes_step_duration_seconds keeps the quantile exact there.
+    step_p95_seconds: float = 10.0
     # HermesToolErrorRate and the reliability dashboard's tool failure line: share of a tool's calls that
     # did not succeed (errors, timeouts, cancellations, blocks).
     tool_error_rate: float = 0.05
@@ -142,6 +188,9 @@ class Slo:
     # boundary of hermes_request_duration_seconds: the rule counts turns in that bucket.
     turn_latency_target: float = 0.99
     turn_latency_seconds: float = 60.0
+    # The SLO period: the SLO dashboard shows the error budget left over this rolling window (the burn
+    # factors of `page` and `ticket` assume 30 days; change them with it).
+    period: Duration = Duration("30d")
     # Burn-rate windows for a 30-day period. A factor F over window W spends F*W/30d of the budget:
     # 14.4 over 1h is 2% of it, 6 over 6h 5%, 3 over 1d 10%, 1 over 3d 10%. `page` conditions fire
     # the critical alert, `ticket` conditions the warning one; either condition of a list suffices.
@@ -157,6 +206,7 @@ class ForDurations:
     and later; the promtool tests check each boundary."""
     high_latency: Duration = Duration("5m")          # HermesHighLatency (seed: 5m)
     critical_latency: Duration = Duration("2m")      # HermesCriticalLatency (seed: 2m)
+    step_latency: Duration = Duration("5m")          # HermesStepLatencyHigh
     tool_error_rate: Duration = Duration("5m")       # HermesToolErrorRate (seed: 5m)
     llm_error_rate: Duration = Duration("5m")        # HermesLLMErrorRate
     instance_down: Duration = Duration("1m")         # HermesInstanceDown (seed: 1m)
@@ -176,7 +226,7 @@ class ForDurations:
 class Alerting:
     """Settings every alert shares (read by hermes_dash.rules and the runbook test)."""
     # Every alert's runbook_url is this plus `#<alertname in lower case>`, a heading of RUNBOOK.md.
-    # Point it at where your copy of RUNBOOK.md is served.
+    # Point it at where your copy of RUNBOOK.md is served: http(s), no credentials, #fragment or {{ }}.
     runbook_url_base: str = "https://github.com/hermes-dash/hermes-dash/blob/main/RUNBOOK.md"
     for_durations: ForDurations = field(default_factory=ForDurations)
 
@@ -220,7 +270,18 @@ class Selectors:
     # The scrape job of the Hermes agents, or several separated by `|` (say `hermes-prod|hermes-staging`):
     # the rules select them all and keep `job`, so each is alerted on separately; the dashboards' job
     # variable offers them. deploy/prometheus/prometheus.yml scrapes `prometheus.targets` as the first.
+    # Refused: empty names, `"`, `$`, `[[`, `]]` (Grafana variables), spaces at either end, a name twice.
     job: str = "hermes-agent"
+    # The label that tells clusters apart when one central store (VictoriaMetrics, Mimir, Thanos) holds the
+    # series of several: an external label of each scraping Prometheus or vmagent, or a target label. When
+    # set, every aggregating rule keeps it (alerts fire per cluster and job), Alertmanager groups and
+    # inhibits within it, and every dashboard gets a Cluster picker before Job. Empty (the default): off.
+    cluster_label: str = ""
+
+    @property
+    def keep(self) -> Tuple[str, ...]:
+        """The labels every aggregation keeps besides its own: the cluster label when set, and job."""
+        return (self.cluster_label, "job") if self.cluster_label else ("job",)
 
     @property
     def jobs(self) -> Tuple[str, ...]:
@@ -234,7 +295,7 @@ class Grafana:
     # The Prometheus datasource the `datasource` variable selects by default; any Prometheus datasource
     # can be picked in Grafana, so the JSON imports without editing.
     datasource: str = "Prometheus"
-    # The default time range of every dashboard.
+    # The default time range of every dashboard: a Grafana relative time (now-6h, now-7d/d).
     time_from: str = "now-6h"
 
 
@@ -345,9 +406,129 @@ class Config:
 DEFAULT = Config()
 
 
+#: the largest config file read (a hand-written config is a few KiB); a larger one is refused unparsed
+MAX_CONFIG_BYTES = 1 << 20
+#: nesting of YAML collections (the config itself needs 4: instrumentation.prices.<model>.prompt)
+MAX_DEPTH = 16
+#: the longest string value or key, in characters
+MAX_STRING = 1024
+#: the largest number: thresholds, budgets, prices, counts (above 2**53 floats are no longer exact)
+MAX_NUMBER = 1e15
+#: burn windows per list (slo.page, slo.ticket): each adds recording rules
+MAX_BURN_WINDOWS = 10
+#: integers with more digits are not converted (Python refuses above 4300) but reported by length
+_MAX_DIGITS = 30
+
+
+class _Huge:
+    """An integer literal too long to convert: reported as 'a N-digit number'."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"a {self.digits}-digit number"
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters with the full length noted, so an error stays one short line."""
+    if isinstance(value, _Huge):
+        return repr(value)
+    if isinstance(value, str) and len(value) > limit:
+        text = repr(value[:limit])
+        return f"{text[:-1]}…{text[-1]} ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _key(k: Any) -> str:
+    """A mapping key as it appears in a dotted key path: plain names as they are, anything else quoted."""
+    if isinstance(k, str) and re.fullmatch(r"[\w.+@/:-]{1,64}", k, re.ASCII) and not k.endswith(":"):
+        return k
+    return _show(k if isinstance(k, str) else str(k), 40)
+
+
 def _fail(path: Optional[str], key: str, msg: str) -> ConfigError:
     where = path or "<config>"
     return ConfigError(f"{where}: {key}: {msg}")
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader for config files: no anchors or aliases (a 349-byte "billion laughs" file expands
+    to gigabytes), collections at most MAX_DEPTH deep (no RecursionError), no key given twice in one
+    mapping (the second silently won), integers of more than _MAX_DIGITS digits kept unconverted."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _YamlRefusal(event.start_mark, "YAML anchors and aliases are not allowed; write each value out")
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            self._depth = getattr(self, "_depth", 0) + 1
+            if self._depth > MAX_DEPTH:
+                raise _YamlRefusal(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise _YamlRefusal(key_node.start_mark, f"key {_show(key_node.value, 40)} appears twice")
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        digits = sum(c.isdigit() for c in node.value)
+        if digits > _MAX_DIGITS:
+            return _Huge(digits)
+        return super().construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+class _YamlRefusal(Exception):
+    def __init__(self, mark, problem: str):
+        super().__init__(problem)
+        self.mark, self.problem = mark, problem
+
+
+def _place(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line for a YAML error: where, then what (PyYAML's own message spans several lines)."""
+    if isinstance(e, yaml.reader.ReaderError):
+        return f"position {e.position}: not valid YAML: {str(e).splitlines()[0]}"
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return f"{_place(mark)}: not valid YAML: {problem}" if mark else f"not valid YAML: {problem}"
+
+
+#: code point categories never accepted in a string: they end a YAML line or a PromQL string, hide text,
+#: or cannot be encoded (Cc control, Cf format such as U+202E, Cs surrogate, Co private use, Zl/Zp separators)
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "a format character", "Cs": "a surrogate",
+                       "Co": "a private-use character", "Zl": "a line or paragraph separator",
+                       "Zp": "a line or paragraph separator"}
+
+
+def _check_text(value: str, path: Optional[str], key: str) -> str:
+    """Every string of a config: at most MAX_STRING characters, only visible characters and spaces."""
+    if len(value) > MAX_STRING:
+        raise _fail(path, key, f"is {len(value)} characters long, more than {MAX_STRING}")
+    for i, c in enumerate(value):
+        cp = ord(c)
+        kind = _REFUSED_CATEGORIES.get(unicodedata.category(c))
+        if kind is None and (0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE):
+            kind = "a noncharacter"
+        if kind:
+            raise _fail(path, key, f"must not contain U+{cp:04X} ({kind}) at position {i}")
+    return value
 
 
 def _convert(value: Any, tp: Any, path: Optional[str], key: str) -> Any:
@@ -361,7 +542,11 @@ def _convert(value: Any, tp: Any, path: Optional[str], key: str) -> Any:
         kt, vt = get_args(tp)
         if not isinstance(value, dict):
             raise _fail(path, key, f"expected a mapping, got {type(value).__name__}")
-        return {str(k): _convert(v, vt, path, f"{key}.{k}") for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            sub = f"{key}.{_key(k)}"
+            out[_check_text(str(k), path, sub)] = _convert(v, vt, path, sub)
+        return out
     if origin is tuple:
         (it, *_rest) = get_args(tp)
         if not isinstance(value, list):
@@ -369,25 +554,31 @@ def _convert(value: Any, tp: Any, path: Optional[str], key: str) -> Any:
         return tuple(_convert(v, it, path, f"{key}[{i}]") for i, v in enumerate(value))
     if tp is bool:
         if not isinstance(value, bool):
-            raise _fail(path, key, f"expected true or false, got {value!r}")
+            raise _fail(path, key, f"expected true or false, got {_show(value)}")
         return value
     if tp in (int, float):
+        if isinstance(value, _Huge):
+            raise _fail(path, key, f"must be at most {MAX_NUMBER:g}, got {value!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 (tp is int and not isinstance(value, int)):
-            raise _fail(path, key, f"expected a number ({tp.__name__}), got {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise _fail(path, key, f"must be a finite number >= 0, got {value!r}")
+            raise _fail(path, key, f"expected a number ({tp.__name__}), got {_show(value)}")
+        if isinstance(value, float) and not math.isfinite(value) or value < 0:
+            raise _fail(path, key, f"must be a finite number >= 0, got {_show(value)}")
+        if value > MAX_NUMBER:
+            raise _fail(path, key, f"must be at most {MAX_NUMBER:g}, got {_show(value)}")
         return tp(value)
     if tp is Duration:
         try:
-            duration_seconds(value)
+            ms = duration_ms(value)
         except ValueError as e:
             raise _fail(path, key, str(e)) from None
+        if ms > MAX_DURATION_MS:
+            raise _fail(path, key, f"is longer than Prometheus accepts ({MAX_DURATION}), got {_show(value)}")
         return Duration(value)
     if tp is str:
         if not isinstance(value, str):
-            raise _fail(path, key, f"expected a string, got {value!r}")
-        return value
+            raise _fail(path, key, f"expected a string, got {_show(value)}")
+        return _check_text(value, path, key)
     raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in this module, not in a file
 
 
@@ -396,7 +587,7 @@ def _build(cls: type, data: Mapping[str, Any], path: Optional[str], prefix: str 
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs: Dict[str, Any] = {}
     for k, v in data.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
+        key = f"{prefix}.{_key(k)}" if prefix else _key(k)
         if k not in names:
             raise _fail(path, key, f"unknown key (known: {', '.join(sorted(names))})")
         kwargs[k] = _convert(v, hints[k], path, key)
@@ -414,9 +605,93 @@ def parse_address(addr: str) -> Tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+                        r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*")
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
+#: Grafana's relative times: now, now-6h, now-7d/d, now/w (units s m h d w M y)
+_GRAFANA_TIME = re.compile(r"now(?:-[0-9]{1,9}[smhdwMy])?(?:/[smhdwMy])?")
+
+
+def is_host_port(addr: str) -> bool:
+    """HOST:PORT that Prometheus can scrape or send to: a host name, an IPv4 address or a bracketed IPv6
+    address, and a port from 1 to 65535."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not _PORT.fullmatch(port) or int(port) > 65535:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    return bool(_HOST_NAME.fullmatch(host))
+
+
+def _no_template(value: str, path: Optional[str], key: str) -> None:
+    """Prometheus expands {{ }} in annotations, Alertmanager in receiver fields: a literal must not hold them."""
+    if "{{" in value or "}}" in value:
+        raise _fail(path, key, f"must not contain {{{{ or }}}} (it would run as a Go template), got {_show(value)}")
+
+
+def _no_grafana_variable(value: str, path: Optional[str], key: str) -> None:
+    """Grafana expands $name, ${name} and [[name]] in queries and variable values."""
+    if "$" in value or "[[" in value or "]]" in value:
+        raise _fail(path, key, f"must not contain $, [[ or ]] (Grafana would expand it as a variable), "
+                               f"got {_show(value)}")
+
+
+def _not_empty(value: str, path: Optional[str], key: str) -> None:
+    if not value:
+        raise _fail(path, key, "must not be empty")
+
+
+def _check_url(value: str, path: Optional[str], key: str) -> None:
+    """An http(s) URL written into every alert: a host, no credentials, no fragment, no spaces or templates."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        parts = None
+    if "@" in (parts.netloc if parts else value):
+        raise _fail(path, key, "must not carry credentials (user:password@): it is written into every alert")
+    _no_template(value, path, key)
+    if parts is None or parts.scheme not in ("http", "https"):
+        raise _fail(path, key, f"must be an http(s) URL, got {_show(value)}")
+    if any(c.isspace() for c in value):
+        raise _fail(path, key, f"must be a URL without spaces, got {_show(value)}")
+    if not parts.hostname:
+        raise _fail(path, key, f"must be an http(s) URL with a host, got {_show(value)}")
+    if "#" in value:
+        raise _fail(path, key, f"must not have a #fragment: each alert adds #<its name>, got {_show(value)}")
+    try:
+        parts.port
+    except ValueError:
+        raise _fail(path, key, f"has a bad port, got {_show(value)}") from None
+
+
+def _positive(value: str, path: Optional[str], key: str) -> None:
+    """A duration Prometheus or Alertmanager refuses, or silently replaces, when 0."""
+    if duration_ms(value) == 0:
+        raise _fail(path, key, f"must be longer than 0, got {_show(value)}")
+
+
+#: a Prometheus label name
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: names a cluster label must not take: every metric's label, the target's, a histogram's or summary's, an
+#: alert's, and the datasource variable's (the cluster picker is a dashboard variable named after its label)
+_TAKEN_LABELS = frozenset({lab for m in C.METRICS for lab in m.labels} | set(C.TARGET_LABELS) |
+                          {C.L_LE, "quantile", C.L_ALERTNAME, C.L_ALERTSTATE, C.L_SEVERITY, C.L_TEAM, C.L_SLO,
+                           "datasource"})
+
+
 def _validate(cfg: Config, path: Optional[str]) -> Config:
     if cfg.instrumentation.max_label_values < 1:
         raise _fail(path, "instrumentation.max_label_values", "must be at least 1")
+    if cfg.instrumentation.max_label_length < 16:
+        raise _fail(path, "instrumentation.max_label_length", "must be at least 16 (room for the hash suffix)")
+    for key in ("turn_max_age_seconds", "api_request_max_age_seconds", "max_open_sessions",
+                "max_pending_api_requests"):
+        if getattr(cfg.instrumentation, key) <= 0:
+            raise _fail(path, f"instrumentation.{key}", "must be above 0")
     for key in ("tool_error_rate", "llm_error_rate", "capacity_warning_ratio", "task_completion_target"):
         if getattr(cfg.thresholds, key) > 1:
             raise _fail(path, f"thresholds.{key}", "is a ratio: must be between 0 and 1")
@@ -433,20 +708,56 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
         windows = getattr(cfg.slo, kind)
         if not windows:
             raise _fail(path, f"slo.{kind}", "needs at least one burn window")
+        if len(windows) > MAX_BURN_WINDOWS:
+            raise _fail(path, f"slo.{kind}", f"at most {MAX_BURN_WINDOWS} burn windows, got {len(windows)}")
         for i, w in enumerate(windows):
-            if duration_seconds(w.short) >= duration_seconds(w.long):
+            _positive(w.long, path, f"slo.{kind}[{i}].long")
+            _positive(w.short, path, f"slo.{kind}[{i}].short")
+            if duration_ms(w.short) >= duration_ms(w.long):
                 raise _fail(path, f"slo.{kind}[{i}].short", "must be shorter than long")
-    if not cfg.alerting.runbook_url_base.startswith(("http://", "https://")):
-        raise _fail(path, "alerting.runbook_url_base", "must be an http(s) URL")
+            for side in ("long", "short"):
+                if duration_seconds(getattr(w, side)) % 300:
+                    raise _fail(path, f"slo.{kind}[{i}].{side}", "must be a whole number of 5m (the SLO "
+                                "dashboard records its windows every 5m)")
+    if duration_seconds(cfg.slo.period) % 300 or duration_seconds(cfg.slo.period) < 86400:
+        raise _fail(path, "slo.period", "must be a whole number of 5m and at least 1d")
+    _check_url(cfg.alerting.runbook_url_base, path, "alerting.runbook_url_base")
+    r = cfg.routing
+    _not_empty(r.secrets_dir, path, "routing.secrets_dir")
+    for key in ("slack_platform_channel", "slack_finance_channel"):
+        _not_empty(getattr(r, key), path, f"routing.{key}")
+        _no_template(getattr(r, key), path, f"routing.{key}")
+    for key in ("group_interval", "repeat_interval", "page_repeat_interval", "finance_repeat_interval"):
+        _positive(getattr(r, key), path, f"routing.{key}")
+    for key in ("scrape_interval", "evaluation_interval"):
+        _positive(getattr(cfg.prometheus, key), path, f"prometheus.{key}")
     for key in ("targets", "alertmanagers"):
         for i, a in enumerate(getattr(cfg.prometheus, key)):
-            try:
-                parse_address(a)
-            except ValueError as e:
-                raise _fail(path, f"prometheus.{key}[{i}]", str(e)) from None
-    if not all(cfg.selectors.jobs) or '"' in cfg.selectors.job:
+            if not is_host_port(a):
+                raise _fail(path, f"prometheus.{key}[{i}]", "expected HOST:PORT (a host name or IP address, a port "
+                            f"from 1 to 65535), got {_show(a)}")
+    cl = cfg.selectors.cluster_label
+    if cl and (not _LABEL_NAME.fullmatch(cl) or cl.startswith("__") or cl in _TAKEN_LABELS):
+        raise _fail(path, "selectors.cluster_label", "must be a Prometheus label name of its own (letters, digits, "
+                    "_; not a label the metrics, targets or alerts already carry), got " + _show(cl))
+    job = cfg.selectors.job
+    _no_grafana_variable(job, path, "selectors.job")
+    if not all(cfg.selectors.jobs) or '"' in job:
         raise _fail(path, "selectors.job", "must be a job name, or several separated by |, none empty and "
-                    f"without quotes, got {cfg.selectors.job!r}")
+                    f"without quotes, got {_show(job)}")
+    seen = set()
+    for name in cfg.selectors.jobs:
+        if name != name.strip():
+            raise _fail(path, "selectors.job", f"job name {_show(name)} begins or ends with a space")
+        if name in seen:
+            raise _fail(path, "selectors.job", f"job name {_show(name)} is listed twice")
+        seen.add(name)
+    g = cfg.grafana
+    _not_empty(g.datasource, path, "grafana.datasource")
+    _no_grafana_variable(g.datasource, path, "grafana.datasource")
+    if not _GRAFANA_TIME.fullmatch(g.time_from):
+        raise _fail(path, "grafana.time_from", "must be a Grafana relative time such as now-6h or now-7d/d, "
+                    f"got {_show(g.time_from)}")
     try:
         parse_address(cfg.exporter.address)
     except ValueError as e:
@@ -537,16 +848,31 @@ def config_from_mapping(data: Mapping[str, Any], path: Optional[str] = None) -> 
     return _validate_deployment(_validate(_build(Config, data, path), path), path)
 
 
+def parse_yaml(text: str, path: Optional[str] = None) -> Any:
+    """Parse config text with the restricted loader; ConfigError naming the file and the place."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except _YamlRefusal as e:
+        raise ConfigError(f"{path or '<config>'}: {_place(e.mark)}: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path or '<config>'}: {_yaml_problem(e)}") from None
+
+
 def load_config(path: Optional[str] = None) -> Config:
-    """Load the config file at `path` (or $HERMES_DASH_CONFIG); the defaults when neither is set."""
+    """Load the config file at `path` (or $HERMES_DASH_CONFIG); the defaults when neither is set.
+    The file must be UTF-8 and at most MAX_CONFIG_BYTES (1 MiB)."""
     path = path or os.environ.get(CONFIG_ENV) or None
     if path is None:
         return DEFAULT
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return config_from_mapping(data, path)
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than 1 MiB ({MAX_CONFIG_BYTES} bytes): not a hermes-dash config")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    return config_from_mapping(parse_yaml(text, path), path)

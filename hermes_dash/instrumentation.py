@@ -21,7 +21,9 @@ Hermes' hooks (``hermes_dash.plugin``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import re
 import threading
 import time
 from asyncio import CancelledError as _AsyncCancelled
@@ -36,6 +38,8 @@ from .config import DEFAULT, Instrumentation, Price
 
 F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
+_INF = float("inf")
+_NOT_A_NUMBER, _NOT_FINITE, _NEGATIVE, _NO_TURN = C.DROP_REASONS
 
 # Exceptions that mean "stopped before it finished" rather than "failed". asyncio.CancelledError is a
 # BaseException since 3.8; concurrent.futures has its own.
@@ -68,12 +72,13 @@ def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
     """Map an LLM API failure onto the catalogue's error types.
 
     Uses, in order: Hermes' `reason` (rate_limit, timeout, context_overflow, ...), the HTTP status
-    (429 rate limit, 408/504 timeout, 413 context), the exception type, then its message.
+    (429 rate limit, 408/504 timeout, 413 context), the exception type, then its message. Arguments
+    of the wrong type are ignored; it never raises.
 
         classify_llm_error(status_code=429)                      # 'rate_limit'
         classify_llm_error(TimeoutError("read timed out"))       # 'timeout'
     """
-    r = (reason or "").lower()
+    r = reason.lower() if isinstance(reason, str) else ""
     if r:
         if "rate" in r or "quota" in r:
             return "rate_limit"
@@ -81,20 +86,24 @@ def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
             return "context_too_long"
         if "timeout" in r or "timed_out" in r:
             return "timeout"
-    if status_code == 429:
+    code = status_code if type(status_code) is int else None
+    if code == 429:
         return "rate_limit"
-    if status_code in (408, 504):
+    if code in (408, 504):
         return "timeout"
-    if status_code == 413:
+    if code == 413:
         return "context_too_long"
     if isinstance(error, TimeoutError):
         return "timeout"
-    if isinstance(error, dict):
-        text = f"{error.get('type', '')} {error.get('message', '')}".lower()
-    elif error is None:
-        text = ""
-    else:
-        text = f"{type(error).__name__} {error}".lower()
+    try:
+        if isinstance(error, dict):
+            text = f"{error.get('type', '')} {error.get('message', '')}".lower()
+        elif error is None:
+            text = ""
+        else:
+            text = f"{type(error).__name__} {error}".lower()
+    except Exception:  # an error whose str() fails is still an API error
+        return "api_error"
     if any(w in text for w in _RATE_LIMIT_WORDS) or "ratelimiterror" in text:
         return "rate_limit"
     if any(w in text for w in _CONTEXT_WORDS):
@@ -104,50 +113,105 @@ def classify_llm_error(error: Any = None, *, status_code: Optional[int] = None,
     return "api_error"
 
 
+#: characters a label value may not carry: C0 and C1 controls, DEL, Unicode line separators (some text
+#: parsers split lines on them) and surrogates (not encodable as UTF-8: one broke every scrape)
+_BAD_LABEL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+REPLACEMENT_CHAR = "\ufffd"
+_HASH_HEX = 8  # hex digits of the hash suffix of a truncated value
+
+
+def label_value_is_clean(value: str, max_length: int) -> bool:
+    """True when `value` can be used as a label value unchanged (see `sanitise_label_value`)."""
+    return len(value) <= max_length and _BAD_LABEL_CHARS.search(value) is None
+
+
+def sanitise_label_value(value: str, max_length: int) -> str:
+    """`value` made safe as a label value: valid UTF-8 without control characters, at most `max_length`.
+
+    Surrogates, control characters and line separators become U+FFFD; a longer value keeps its first
+    characters and ends in `~` and a hash of the whole value, so long values stay distinct:
+
+        sanitise_label_value("web\\ud83d", 128)      # 'web\\ufffd'
+        sanitise_label_value("x" * 200, 16)           # 'xxxxxxx~' + 8 hex digits
+    Idempotent: a sanitised value is returned unchanged.
+    """
+    s = _BAD_LABEL_CHARS.sub(REPLACEMENT_CHAR, value)
+    if len(s) > max_length:
+        digest = hashlib.blake2b(s.encode("utf-8"), digest_size=_HASH_HEX // 2).hexdigest()
+        s = s[: max_length - _HASH_HEX - 1] + "~" + digest
+    return s
+
+
 class _Bounded:
     """Maps incoming values of one open label onto at most `limit` distinct values, else `other`.
 
-    `on_new(value)` runs once per admitted value (to initialise its series at zero), under a lock.
-    `other` itself is always admitted and does not count against the bound. The hit path is one dict
-    lookup with no lock.
+    Any object is accepted: None and "" are `unknown`, other non-strings their str() (`unknown` when
+    that fails); the text is sanitised (`sanitise_label_value`) and each call whose value had to change
+    is counted (`on_sanitised`). `on_new(value)` runs once per admitted value (to initialise its series
+    at zero), under a lock. `other` itself is always admitted and does not count against the bound.
+    The hit path is one dict lookup with no lock. Only exact `str` values that needed no change (and
+    None) are cached, and only when admitted: the cache holds at most `limit` + 3 short keys, whatever
+    arrives (NaN != NaN would never hit a cache of raw values and grew it without bound).
     """
 
-    __slots__ = ("label", "limit", "admitted", "_seen", "_lock", "_on_new", "_on_overflow")
+    __slots__ = ("label", "limit", "max_length", "admitted", "_seen", "_values", "_lock", "_on_new",
+                 "_on_overflow", "_on_sanitised")
 
     def __init__(self, label: str, limit: int, on_new: Callable[[str], None],
-                 on_overflow: Callable[[str], None]):
+                 on_overflow: Callable[[str], None], on_sanitised: Callable[[str], None] = lambda _: None,
+                 max_length: int = DEFAULT.instrumentation.max_label_length):
         self.label = label
         self.limit = limit
+        self.max_length = max_length
         self.admitted = 0
-        self._seen: Dict[Any, str] = {}   # raw value -> label value
+        self._seen: Dict[Any, str] = {}     # raw value (clean str or None) -> label value
+        self._values: Dict[str, str] = {}   # admitted label values
         self._lock = threading.Lock()
         self._on_new = on_new
         self._on_overflow = on_overflow
+        self._on_sanitised = on_sanitised
 
     def __call__(self, value: Any) -> str:
         try:
             return self._seen[value]
-        except (KeyError, TypeError):
+        except Exception:  # KeyError; TypeError (unhashable); whatever a hostile __hash__ or __eq__ raises
             return self._admit(value)
 
+    def _clean(self, raw: Any) -> Tuple[str, bool]:
+        """(label value, whether the text had to change)."""
+        if raw is None:
+            return C.UNKNOWN, False
+        if type(raw) is str:
+            text = raw
+        else:
+            try:
+                text = str(raw)
+            except Exception:
+                return C.UNKNOWN, True
+        if not text:
+            return C.UNKNOWN, False
+        if label_value_is_clean(text, self.max_length):
+            return text, False
+        return sanitise_label_value(text, self.max_length), True
+
     def _admit(self, raw: Any) -> str:
-        value = C.UNKNOWN if raw is None or raw == "" else str(raw)
+        value, changed = self._clean(raw)
         with self._lock:
-            out = self._seen.get(value)
+            if changed:
+                self._on_sanitised(self.label)
+            out = self._values.get(value)
             if out is None:
                 if value != C.OTHER and self.admitted >= self.limit:
-                    if C.OTHER not in self._seen:
+                    if C.OTHER not in self._values:
                         self._on_new(C.OTHER)
-                        self._seen[C.OTHER] = C.OTHER
+                        self._values[C.OTHER] = C.OTHER
                     self._on_overflow(self.label)
                     return C.OTHER  # not cached: every overflowing call is counted
                 self._on_new(value)
-                self._seen[value] = out = value
+                self._values[value] = out = value
                 self.admitted += value != C.OTHER
-            try:
-                self._seen.setdefault(raw, out)
-            except TypeError:  # unhashable raw value: not cached
-                pass
+            if not changed and (raw is None or type(raw) is str):
+                self._seen[raw] = out
         return out
 
 
@@ -269,14 +333,20 @@ class HermesMetrics:
         self._sessions = g[C.SESSIONS.name]
         self._overflow = g[C.LABEL_OVERFLOW.name]
         self._hook_errors = g[C.HOOK_ERRORS.name]
+        self._sanitised = g[C.LABEL_SANITISED.name]
+        self._dropped = {r: g[C.DROPPED_SAMPLES.name].labels(reason=r) for r in C.DROP_REASONS}
+        self._expired = {w: g[C.EXPIRED.name].labels(what=w) for w in C.EXPIRED_KINDS}
         # children cached per admitted tool: ({status: counter child}, duration child)
         self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
         self._cost_children: Dict[Tuple[str, str], Any] = {}
         self._prices: Dict[str, Price] = dict(config.prices)
-        limit = config.max_label_values
-        self.tool_label = _Bounded(C.L_TOOL, limit, self._init_tool, self._overflowed)
-        self.model_label = _Bounded(C.L_MODEL, limit, self._init_model, self._overflowed)
-        self.provider_label = _Bounded(C.L_PROVIDER, limit, lambda v: None, self._overflowed)
+        limit, length = config.max_label_values, config.max_label_length
+        self.tool_label = _Bounded(C.L_TOOL, limit, self._init_tool, self._overflowed, self._sanitised_one,
+                                   length)
+        self.model_label = _Bounded(C.L_MODEL, limit, self._init_model, self._overflowed,
+                                    self._sanitised_one, length)
+        self.provider_label = _Bounded(C.L_PROVIDER, limit, lambda v: None, self._overflowed,
+                                       self._sanitised_one, length)
         self._init_closed_sets()
         for t in config.known_tools:
             self.tool_label(t)
@@ -291,6 +361,7 @@ class HermesMetrics:
             self._sessions.labels(outcome=outcome)
         for label in C.OPEN_LABELS:
             self._overflow.labels(label=label)
+            self._sanitised.labels(label=label)
         for hook in C.HERMES_HOOKS:
             self._hook_errors.labels(hook=hook)
 
@@ -310,6 +381,52 @@ class HermesMetrics:
 
     def _overflowed(self, label: str) -> None:
         self._overflow.labels(label=label).inc()
+
+    def _sanitised_one(self, label: str) -> None:
+        self._sanitised.labels(label=label).inc()
+
+    # -- numbers --------------------------------------------------------------------------------------
+    def sample(self, x: Any) -> Optional[float]:
+        """`x` as a float when it is a finite number >= 0; else None, and the drop counted by reason.
+
+        Every number that reaches a metric passes here (tool-timer and step durations measured by this
+        module are differences of perf_counter and need not): a negative duration would lower a
+        histogram's _sum, a NaN or an infinity would stay in it for good.
+
+            m.sample(1.5)            # 1.5
+            m.sample(float("nan"))   # None; hermes_dropped_samples_total{reason="not_finite"} += 1
+        """
+        t = type(x)
+        if t is float or t is int:
+            try:
+                f = float(x)
+            except OverflowError:  # an int beyond float range
+                self._dropped[_NOT_FINITE].inc()
+                return None
+        elif t is bool or isinstance(x, (str, bytes, bytearray)) or x is None:
+            self._dropped[_NOT_A_NUMBER].inc()
+            return None
+        else:  # Decimal, Fraction, numpy scalars ...
+            try:
+                f = float(x)
+            except OverflowError:
+                self._dropped[_NOT_FINITE].inc()
+                return None
+            except Exception:
+                self._dropped[_NOT_A_NUMBER].inc()
+                return None
+        if 0.0 <= f < _INF:
+            return f
+        self._dropped[_NEGATIVE if -_INF < f < 0.0 else _NOT_FINITE].inc()
+        return None
+
+    def dropped(self, reason: str) -> None:
+        """Count one input dropped for `reason` (one of catalogue.DROP_REASONS)."""
+        self._dropped[reason].inc()
+
+    def expired(self, what: str) -> None:
+        """Count one turn, pending API request or session given up on (catalogue.EXPIRED_KINDS)."""
+        self._expired[what].inc()
 
     def _cost_child(self, model: str, provider: str):
         key = (model, provider)
@@ -343,10 +460,13 @@ class HermesMetrics:
         return decorator
 
     def record_tool_call(self, tool_name: str, status: str, seconds: float) -> None:
-        """Record a tool call timed elsewhere (Hermes' post_tool_call hook)."""
+        """Record a tool call timed elsewhere (Hermes' post_tool_call hook). The call counts whatever
+        `seconds` is; a duration that is not a finite number >= 0 is dropped (and counted)."""
         counters, duration = self._tool_children[self.tool_label(tool_name)]
         counters[status].inc()
-        duration.observe(seconds)
+        s = self.sample(seconds)
+        if s is not None:
+            duration.observe(s)
 
     # -- steps, turns, sessions -----------------------------------------------------------------------
     def step(self, model: str, step_type: str = "answer") -> Step:
@@ -354,11 +474,17 @@ class HermesMetrics:
         return Step(self, model, step_type)
 
     def record_step(self, model: str, step_type: str, seconds: float) -> None:
-        self._step_duration.labels(model=self.model_label(model), step_type=step_type).observe(seconds)
+        """One reasoning step timed elsewhere; a bad duration is dropped (and counted)."""
+        child = self._step_duration.labels(model=self.model_label(model), step_type=step_type)
+        s = self.sample(seconds)
+        if s is not None:
+            child.observe(s)
 
     def record_turn(self, status: str, seconds: float) -> None:
         """One agent turn (the seed's "request"): status success, error or interrupted."""
-        self._turn_duration.labels(status=status).observe(seconds)
+        s = self.sample(seconds)
+        if s is not None:
+            self._turn_duration.labels(status=status).observe(s)
 
     def session(self) -> Session:
         """Context manager for one session: active while open, steps and outcome recorded at close."""
@@ -373,23 +499,32 @@ class HermesMetrics:
         self._active.dec()
 
     def session_finished(self, steps: int, outcome: str, *, was_active: bool = True) -> None:
+        """One finished session: its step count and outcome (`was_active`: it was counted as active)."""
         if was_active:
             self._active.dec()
-        self._session_steps.observe(steps)
+        s = self.sample(steps)
+        if s is not None:
+            self._session_steps.observe(s)
         self._sessions.labels(outcome=outcome).inc()
 
     def set_active_sessions(self, n: int) -> None:
-        self._active.set(n)
+        s = self.sample(n)
+        if s is not None:
+            self._active.set(s)
 
     def set_queue_depth(self, n: int) -> None:
-        self._queue.set(n)
+        """Messages waiting for an agent in this process; a value that is not a finite number >= 0 is
+        dropped (and counted)."""
+        s = self.sample(n)
+        if s is not None:
+            self._queue.set(s)
 
     # -- LLM calls, tokens, cost ----------------------------------------------------------------------
     def llm_request(self, model: str, provider: Optional[str] = None) -> None:
         """Count one LLM API call attempt (the denominator of the LLM error rate)."""
         m = self.model_label(model)
         self._llm_requests.labels(model=m).inc()
-        self._cost_child(m, self.provider_label(provider or self.config.default_provider))
+        self._cost_child(m, self._provider(provider))
 
     def record_llm_error(self, model: str, error: Any = None, *, status_code: Optional[int] = None,
                          reason: Optional[str] = None) -> str:
@@ -398,33 +533,40 @@ class HermesMetrics:
         self._llm_errors.labels(model=self.model_label(model), error_type=et).inc()
         return et
 
-    def price(self, model: str) -> Optional[Price]:
-        """The configured per-token price of `model`, or None."""
-        return self._prices.get(model)
+    def _provider(self, provider: Any) -> str:
+        if provider is None or (type(provider) is str and not provider):
+            provider = self.config.default_provider
+        return self.provider_label(provider)
+
+    def price(self, model: Any) -> Optional[Price]:
+        """The configured per-token price of `model`, or None (also for a model that is not a string)."""
+        return self._prices.get(model) if type(model) is str else None
 
     def record_usage(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0, *,
                      provider: Optional[str] = None, cost_usd: Optional[float] = None) -> Optional[float]:
         """Count tokens and their cost; returns the cost in USD, or None when the model is unpriced.
 
         `cost_usd` (e.g. Hermes' own estimate) wins over the price table. With neither, the tokens are
-        counted in hermes_unpriced_tokens_total as well, so a missing price is visible.
+        counted in hermes_unpriced_tokens_total as well, so a missing price is visible. Each number that
+        is not finite and >= 0 is dropped and counted (never raised): a bad token count counts as 0, a
+        bad `cost_usd` as if none was given.
         """
-        if prompt_tokens < 0 or completion_tokens < 0:
-            raise ValueError(f"token counts must be >= 0, got {prompt_tokens}, {completion_tokens}")
+        prompt = self.sample(prompt_tokens) or 0.0
+        completion = self.sample(completion_tokens) or 0.0
         m = self.model_label(model)
-        self._tokens.labels(model=m, token_type="prompt").inc(prompt_tokens)
-        self._tokens.labels(model=m, token_type="completion").inc(completion_tokens)
+        self._tokens.labels(model=m, token_type="prompt").inc(prompt)
+        self._tokens.labels(model=m, token_type="completion").inc(completion)
+        if cost_usd is not None:
+            cost_usd = self.sample(cost_usd)
         if cost_usd is None:
-            p = self._prices.get(model)
+            p = self.price(model)
             if p is not None:
-                cost_usd = prompt_tokens * p.prompt + completion_tokens * p.completion
+                cost_usd = prompt * p.prompt + completion * p.completion
         if cost_usd is None:
-            self._unpriced.labels(model=m, token_type="prompt").inc(prompt_tokens)
-            self._unpriced.labels(model=m, token_type="completion").inc(completion_tokens)
+            self._unpriced.labels(model=m, token_type="prompt").inc(prompt)
+            self._unpriced.labels(model=m, token_type="completion").inc(completion)
             return None
-        if cost_usd < 0:
-            raise ValueError(f"cost must be >= 0, got {cost_usd}")
-        self._cost_child(m, self.provider_label(provider or self.config.default_provider)).inc(cost_usd)
+        self._cost_child(m, self._provider(provider)).inc(cost_usd)
         return cost_usd
 
     # -- the exporter's own health --------------------------------------------------------------------

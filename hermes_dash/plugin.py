@@ -16,23 +16,29 @@ How Hermes' hooks map onto the metrics (hermes-agent 0.19.0):
   `session_idle_timeout_seconds` without a turn (Hermes' Python API never finalizes).
 - cost comes from Hermes' own pricing where it knows the model, else from the config's price table,
   else the tokens are counted as unpriced.
+- what it tracks is bounded and expires (docs/security.md, "Limits"): a turn whose session fires no
+  hook for `turn_max_age_seconds` is given up on, a pending API request after
+  `api_request_max_age_seconds`; an end hook with nothing to end creates nothing. Each process sweeps
+  its own sessions in a daemon thread every `sweep_interval_seconds`.
 A failure inside a hook never reaches the agent: it is caught, logged once per hook, and counted in
-hermes_metrics_hook_errors_total.
+hermes_metrics_hook_errors_total. Wrong argument types are not failures: they are ignored, or the
+numbers dropped and counted.
 """
 from __future__ import annotations
 
 import atexit
 import functools
+import hashlib
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional
 
 from . import catalogue as C
 from .config import load_config
-from .exporter import ADDR_ENV, multiprocess_dir, prepare_multiprocess_dir, serve
+from .exporter import ADDR_ENV, MetricsServer, multiprocess_dir, prepare_multiprocess_dir
 from .instrumentation import HermesMetrics
 
 log = logging.getLogger("hermes_dash")
@@ -43,12 +49,50 @@ _TOOL_STATUS = {"ok": "success", "success": "success", "error": "error", "blocke
                 "timeout": "timeout", "cancelled": "cancelled", "interrupted": "cancelled"}
 
 
-@dataclass
 class _SessionState:
-    steps: int = 0
-    turn_started: Optional[float] = None   # monotonic start of the turn in progress
-    last_outcome: Optional[str] = None      # outcome of the last finished turn
-    idle_since: float = 0.0
+    __slots__ = ("steps", "turn_started", "last_outcome", "last_seen")
+
+    def __init__(self, now: float):
+        self.steps = 0
+        self.turn_started: Optional[float] = None   # monotonic start of the turn in progress
+        self.last_outcome: Optional[str] = None     # outcome of the last finished (or expired) turn
+        self.last_seen = now                        # monotonic time of the session's last hook
+
+
+_MAX_KEY = 256  # characters of a session or API request id kept as a key; longer ids are hashed
+
+
+def _key(x: Any) -> Any:
+    """A bounded, hashable key for a session or API request id, whatever Hermes passes: short strings
+    and small ints as they are, anything else as its str() (a hash of it when longer than 256)."""
+    t = type(x)
+    if t is str:
+        if len(x) <= _MAX_KEY:
+            return x
+    elif x is None or (t is int and -(1 << 63) <= x < (1 << 63)):
+        return x
+    else:
+        try:
+            x = str(x)
+        except Exception:
+            return None
+        if len(x) <= _MAX_KEY:
+            return x
+    return "#" + hashlib.blake2b(x.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _text(x: Any) -> str:
+    """A hook's string argument in lower case, or "" when it is not a string."""
+    return x.lower() if isinstance(x, str) else ""
+
+
+def _flag(x: Any) -> bool:
+    """A hook's boolean argument: True, or a non-zero int; anything else is False."""
+    return x is True or (type(x) is int and x != 0)
+
+
+def _int(x: Any) -> Optional[int]:
+    return x if type(x) is int else None
 
 
 class HermesHooks:
@@ -56,23 +100,38 @@ class HermesHooks:
 
         hooks = HermesHooks(HermesMetrics(registry=CollectorRegistry()))
         hooks.on_session_start(session_id="s1", model="m", platform="cli")
+
+    What it tracks is bounded: at most `max_open_sessions` sessions and `max_pending_api_requests`
+    pending API requests; turns and requests that outlive their maximum age are expired by `sweep()`
+    (run by the sweeper thread, `start_sweeper()`, and at every scrape). Only hooks that begin
+    something create a session (on_session_start, pre_llm_call, pre_api_request); a stray end hook
+    never does.
     """
 
     def __init__(self, metrics: HermesMetrics, clock: Callable[[], float] = _now):
+        cfg = metrics.config
         self.metrics = metrics
-        self.idle_timeout = metrics.config.session_idle_timeout_seconds
+        self.idle_timeout = cfg.session_idle_timeout_seconds
+        self.turn_max_age = cfg.turn_max_age_seconds
+        self.api_request_max_age = cfg.api_request_max_age_seconds
+        self.max_sessions = cfg.max_open_sessions
+        self.max_attempts = cfg.max_pending_api_requests
+        self.sweep_interval = cfg.sweep_interval_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._sessions: Dict[str, _SessionState] = {}
-        self._attempts: Dict[Any, float] = {}     # api_request_id -> monotonic start of the attempt
+        # session key -> state, least recently active first (moved to the end at each of its hooks)
+        self._sessions: "OrderedDict[Any, _SessionState]" = OrderedDict()
+        # api_request_id key -> monotonic start of the attempt, oldest first
+        self._attempts: "OrderedDict[Any, float]" = OrderedDict()
         self._logged: set = set()
+        self._stop: Optional[threading.Event] = None
         for name in C.HERMES_HOOKS:
             setattr(self, name, self._guard(name, getattr(self, "_" + name)))
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(fn)
-        def hook(**kw: Any) -> None:
+        def hook(*_args: Any, **kw: Any) -> None:  # Hermes passes keywords only; anything else is ignored
             try:
                 fn(**kw)
             except Exception:
@@ -88,10 +147,22 @@ class HermesHooks:
         for name in C.HERMES_HOOKS:
             ctx.register_hook(name, getattr(self, name))
 
-    def _session(self, sid: str) -> _SessionState:
-        st = self._sessions.get(sid)
-        if st is None:
-            st = self._sessions[sid] = _SessionState(idle_since=self._clock())
+    def _session(self, sid: Any, now: float, create: bool = True) -> Optional[_SessionState]:
+        """The state of session `sid` (touched: its last hook is now), created when `create`, else None
+        for a session this process does not track. Lock held by the caller."""
+        key = _key(sid)
+        st = self._sessions.get(key)
+        if st is not None:
+            st.last_seen = now
+            self._sessions.move_to_end(key)
+            return st
+        if not create:
+            return None
+        while len(self._sessions) >= self.max_sessions:
+            oldest = next(iter(self._sessions))
+            self.metrics.expired("session")
+            self._finish(oldest, now, expire_turn=True)
+        st = self._sessions[key] = _SessionState(now)
         return st
 
     def _start_turn(self, st: _SessionState, now: float) -> None:
@@ -106,134 +177,232 @@ class HermesHooks:
         self.metrics.record_turn(status, now - st.turn_started)
         self.metrics.session_stopped()
         st.turn_started = None
-        st.idle_since = now
         st.last_outcome = {"success": "completed", "error": "failed"}.get(status, status)
 
-    def _finish(self, sid: str, now: float) -> None:
-        st = self._sessions.pop(sid, None)
+    def _expire_turn(self, st: _SessionState) -> None:
+        """Give up on the turn in progress: not recorded, no longer active, counted."""
+        st.turn_started = None
+        st.last_outcome = "abandoned"
+        self.metrics.session_stopped()
+        self.metrics.expired("turn")
+
+    def _finish(self, key: Any, now: float, expire_turn: bool = False) -> None:
+        st = self._sessions.pop(key, None)
         if st is None:
             return
+        if expire_turn and st.turn_started is not None:
+            self._expire_turn(st)
         self._end_turn(st, "interrupted", now)
         self.metrics.session_finished(st.steps, st.last_outcome or "abandoned", was_active=False)
 
     def sweep(self) -> None:
-        """Finish sessions idle for longer than the idle timeout (runs at every scrape)."""
-        now = self._clock()
+        """Expire pending API requests and turns past their maximum age, and finish sessions idle for
+        the idle timeout. Runs in the sweeper thread and at every scrape; cost proportional to what
+        it expires (both tables are kept oldest first)."""
         with self._lock:
-            for sid in [s for s, st in self._sessions.items()
-                        if st.turn_started is None and now - st.idle_since >= self.idle_timeout]:
-                self._finish(sid, now)
+            now = self._clock()
+            while self._attempts:
+                key, start = next(iter(self._attempts.items()))
+                if now - start < self.api_request_max_age:
+                    break
+                del self._attempts[key]
+                self.metrics.expired("api_request")
+            horizon = min(self.idle_timeout, self.turn_max_age)
+            done = []
+            for key, st in self._sessions.items():
+                quiet = now - st.last_seen
+                if quiet < horizon:
+                    break  # every later session had a hook more recently
+                if st.turn_started is not None and quiet >= self.turn_max_age:
+                    self._expire_turn(st)
+                if st.turn_started is None and quiet >= self.idle_timeout:
+                    done.append(key)
+            for key in done:
+                self._finish(key, now)
 
     def finish_all(self) -> None:
         """Finish every open session (at interpreter exit)."""
-        now = self._clock()
         with self._lock:
-            for sid in list(self._sessions):
-                self._finish(sid, now)
+            now = self._clock()
+            for key in list(self._sessions):
+                self._finish(key, now)
+
+    def start_sweeper(self, interval: Optional[float] = None) -> Optional[threading.Thread]:
+        """Run `sweep()` every `interval` seconds (default: sweep_interval_seconds) in a daemon thread,
+        so this process finishes its own idle sessions whether or not it serves /metrics."""
+        interval = self.sweep_interval if interval is None else interval
+        if interval <= 0 or self._stop is not None:
+            return None
+        stop = self._stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.sweep()
+                except Exception:
+                    if "sweep" not in self._logged:
+                        self._logged.add("sweep")
+                        log.exception("hermes-dash: sweeping sessions failed (logged once)")
+        t = threading.Thread(target=run, name="hermes-dash-sweeper", daemon=True)
+        t.start()
+        return t
+
+    def stop_sweeper(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
 
     # -- hooks (called by Hermes with keyword arguments only) -----------------------------------------
-    def _on_session_start(self, session_id: str = "", **_: Any) -> None:
+    def _on_session_start(self, session_id: Any = "", **_: Any) -> None:
         with self._lock:
-            self._session(session_id)
+            self._session(session_id, self._clock())
 
-    def _pre_llm_call(self, session_id: str = "", **_: Any) -> None:
+    def _pre_llm_call(self, session_id: Any = "", **_: Any) -> None:
         with self._lock:
-            self._start_turn(self._session(session_id), self._clock())
+            now = self._clock()
+            self._start_turn(self._session(session_id, now), now)
 
-    def _pre_api_request(self, session_id: str = "", api_request_id: Any = None, model: str = "",
-                         provider: Optional[str] = None, **_: Any) -> None:
-        now = self._clock()
+    def _pre_api_request(self, session_id: Any = "", api_request_id: Any = None, model: Any = "",
+                         provider: Any = None, **_: Any) -> None:
         with self._lock:
-            st = self._session(session_id)
+            now = self._clock()
+            st = self._session(session_id, now)
             if st.turn_started is None:  # an API call outside a turn (e.g. a subagent's first call)
                 self._start_turn(st, now)
-            self._attempts[api_request_id] = now
+            key = _key(api_request_id)
+            self._attempts.pop(key, None)  # a retry reuses the id: it starts again, newest
+            while len(self._attempts) >= self.max_attempts:
+                self._attempts.popitem(last=False)
+                self.metrics.expired("api_request")
+            self._attempts[key] = now
         self.metrics.llm_request(model, provider)
 
-    def _attempt_seconds(self, api_request_id: Any, fallback: Optional[float]) -> float:
+    def _attempt_seconds(self, session_id: Any, api_request_id: Any, fallback: Any) -> Any:
+        """Seconds since this attempt's pre_api_request, else Hermes' api_duration (which spans retries;
+        the metrics drop it when it is not a finite number >= 0), else 0. Touches the session."""
         with self._lock:
-            start = self._attempts.pop(api_request_id, None)
+            now = self._clock()
+            start = self._attempts.pop(_key(api_request_id), None)
+            self._session(session_id, now, create=False)
         if start is not None:
-            return self._clock() - start
-        return float(fallback or 0.0)
+            return now - start
+        return 0.0 if fallback is None else fallback
 
-    def _post_api_request(self, session_id: str = "", api_request_id: Any = None, model: str = "",
-                          provider: Optional[str] = None, base_url: Optional[str] = None,
-                          api_duration: Optional[float] = None, finish_reason: Optional[str] = None,
-                          usage: Optional[dict] = None, assistant_tool_call_count: int = 0,
+    def _post_api_request(self, session_id: Any = "", api_request_id: Any = None, model: Any = "",
+                          provider: Any = None, base_url: Any = None, api_duration: Any = None,
+                          finish_reason: Any = None, usage: Any = None, assistant_tool_call_count: Any = 0,
                           **_: Any) -> None:
-        seconds = self._attempt_seconds(api_request_id, api_duration)
-        step_type = "tool_use" if assistant_tool_call_count or finish_reason == "tool_calls" else "answer"
+        seconds = self._attempt_seconds(session_id, api_request_id, api_duration)
+        calls = _int(assistant_tool_call_count)
+        step_type = "tool_use" if (calls or 0) > 0 or _text(finish_reason) == "tool_calls" else "answer"
         self.metrics.record_step(model, step_type, seconds)
         with self._lock:
-            self._session(session_id).steps += 1
-        if usage:
-            prompt = int(usage.get("prompt_tokens") or 0)
-            completion = int(usage.get("output_tokens") or 0)
+            st = self._session(session_id, self._clock(), create=False)
+            if st is not None:
+                st.steps += 1
+        if isinstance(usage, dict):
+            prompt = _zero_if_none(usage.get("prompt_tokens"))
+            completion = _zero_if_none(usage.get("output_tokens"))
             cost = _hermes_cost(model, usage, provider, base_url)
             self.metrics.record_usage(model, prompt, completion, provider=provider, cost_usd=cost)
+        elif usage is not None:
+            self.metrics.dropped(C.DROP_REASONS[0])  # not a mapping of token counts
 
-    def _api_request_error(self, session_id: str = "", api_request_id: Any = None, model: str = "",
-                           api_duration: Optional[float] = None, status_code: Optional[int] = None,
-                           reason: Optional[str] = None, retryable: Optional[bool] = None,
-                           retry_count: Optional[int] = None, max_retries: Optional[int] = None,
+    def _api_request_error(self, session_id: Any = "", api_request_id: Any = None, model: Any = "",
+                           api_duration: Any = None, status_code: Any = None, reason: Any = None,
+                           retryable: Any = None, retry_count: Any = None, max_retries: Any = None,
                            error: Any = None, **_: Any) -> None:
-        seconds = self._attempt_seconds(api_request_id, api_duration)
+        seconds = self._attempt_seconds(session_id, api_request_id, api_duration)
         self.metrics.record_step(model, "error", seconds)
         self.metrics.record_llm_error(model, error, status_code=status_code, reason=reason)
         # Hermes increments retry_count after this hook and loops while retry_count < max_retries, so
         # this attempt was the last when retry_count + 1 >= max_retries (or the error is not retryable).
         # Hermes then returns early: no on_session_end will close the turn, so close it here. (A
         # provider fallback after the last retry starts a new turn in these metrics.)
-        final = retryable is False or (retry_count is not None and max_retries is not None
-                                       and retry_count + 1 >= max_retries)
+        count, most = _int(retry_count), _int(max_retries)
+        final = retryable is False or (count is not None and most is not None and count + 1 >= most)
         if final:
             with self._lock:
-                self._end_turn(self._session(session_id), "error", self._clock())
+                now = self._clock()
+                st = self._session(session_id, now, create=False)
+                if st is not None:
+                    self._end_turn(st, "error", now)
 
-    def _post_tool_call(self, tool_name: str = "", duration_ms: Optional[float] = None,
-                        status: Optional[str] = None, error_type: Optional[str] = None,
-                        **_: Any) -> None:
-        s = _TOOL_STATUS.get((status or "").lower(), "error")
-        et = (error_type or "").lower()
+    def _post_tool_call(self, tool_name: Any = "", duration_ms: Any = None, status: Any = None,
+                        error_type: Any = None, **_: Any) -> None:
+        s = _TOOL_STATUS.get(_text(status), "error")
+        et = _text(error_type)
         if s == "error" and ("timeout" in et or "timed_out" in et):
             s = "timeout"
         elif s == "error" and ("cancel" in et or "interrupt" in et):
             s = "cancelled"
-        self.metrics.record_tool_call(tool_name, s, max(0.0, float(duration_ms or 0.0)) / 1000.0)
+        self.metrics.record_tool_call(tool_name, s, _ms_to_seconds(duration_ms))
 
-    def _on_session_end(self, session_id: str = "", completed: bool = False,
-                        interrupted: bool = False, **_: Any) -> None:
-        status = "interrupted" if interrupted else ("success" if completed else "error")
-        now = self._clock()
+    def _on_session_end(self, session_id: Any = "", completed: Any = False, interrupted: Any = False,
+                        **_: Any) -> None:
+        status = "interrupted" if _flag(interrupted) else ("success" if _flag(completed) else "error")
         with self._lock:
-            st = self._session(session_id)
+            now = self._clock()
+            st = self._session(session_id, now, create=False)
+            if st is None or st.turn_started is None:  # nothing to end: never a phantom session
+                self.metrics.dropped(C.DROP_REASONS[3])
+                return
             self._end_turn(st, status, now)
             if self.idle_timeout <= 0:
-                self._finish(session_id, now)
+                self._finish(_key(session_id), now)
 
-    def _on_session_finalize(self, session_id: str = "", **_: Any) -> None:
+    def _on_session_finalize(self, session_id: Any = "", **_: Any) -> None:
+        # an unknown session (already finished by the idle timeout, or never seen here): nothing to do
         with self._lock:
-            self._finish(session_id, self._clock())
+            self._finish(_key(session_id), self._clock())
 
     _on_session_reset = _on_session_finalize
 
 
-def _hermes_cost(model: str, usage: dict, provider: Optional[str],
-                 base_url: Optional[str]) -> Optional[float]:
-    """Hermes' own estimate of one call's cost in USD, or None when Hermes cannot price it."""
+def _zero_if_none(x: Any) -> Any:
+    return 0 if x is None else x
+
+
+def _ms_to_seconds(ms: Any) -> Any:
+    """Hermes' duration_ms in seconds (None: 0). Anything but an int or a float is passed on as it is,
+    for the metrics to drop and count."""
+    if ms is None:
+        return 0.0
+    if type(ms) is int or type(ms) is float:
+        try:
+            return ms / 1000.0
+        except OverflowError:
+            return float("inf")
+    return ms
+
+
+def _token_count(x: Any) -> Optional[int]:
+    """A usage field as an int >= 0 (None: 0), or None when it is not one."""
+    if x is None:
+        return 0
+    if (type(x) is int and x >= 0) or (type(x) is float and 0 <= x < float("inf")):
+        return int(x)
+    return None
+
+
+def _hermes_cost(model: Any, usage: dict, provider: Any, base_url: Any) -> Any:
+    """Hermes' own estimate of one call's cost in USD, or None when Hermes cannot price it (or the usage
+    holds a token count that is not one: the metrics then drop that count and price what remains)."""
     try:
         from agent.usage_pricing import CanonicalUsage, estimate_usage_cost
     except ImportError:  # not running inside Hermes
         return None
-    cu = CanonicalUsage(**{k: int(usage.get(k) or 0) for k in (
-        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")})
     try:
-        r = estimate_usage_cost(model or "", cu, provider=provider, base_url=base_url)
+        counts = {k: _token_count(usage.get(k)) for k in (
+            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")}
+        if None in counts.values():
+            return None
+        r = estimate_usage_cost(model if isinstance(model, str) else "", CanonicalUsage(**counts),
+                                provider=provider, base_url=base_url)
+        return None if r.amount_usd is None else float(r.amount_usd)
     except Exception:  # Hermes' pricing lookup failed: fall back to the table, else count as unpriced
-        log.debug("hermes-dash: Hermes could not price %s", model, exc_info=True)
+        log.debug("hermes-dash: Hermes could not price %r", model, exc_info=True)
         return None
-    return None if r.amount_usd is None else float(r.amount_usd)
 
 
 # -- the entry point ---------------------------------------------------------------------------------
@@ -261,16 +430,18 @@ def _build() -> HermesHooks:
         prepare_multiprocess_dir(path)
     metrics = HermesMetrics(registry=CollectorRegistry(), config=cfg.instrumentation)
     hooks = HermesHooks(metrics)
+    hooks.start_sweeper()
     atexit.register(hooks.finish_all)
     address = os.environ.get(ADDR_ENV) or cfg.exporter.address
     try:
-        _STATE["server"] = serve(metrics.registry, address, before_collect=hooks.sweep)
-        log.info("hermes-dash: serving /metrics on http://%s/metrics", address)
+        # when another worker of the same gateway serves the shared directory, retry in the background:
+        # this worker takes /metrics over when that one dies
+        server = _STATE["server"] = MetricsServer(
+            metrics.registry, address, before_collect=hooks.sweep,
+            retry_seconds=cfg.exporter.bind_retry_seconds, max_label_length=cfg.instrumentation.max_label_length)
+        if server.serving:
+            log.info("hermes-dash: serving /metrics on http://%s/metrics", address)
     except ValueError as e:  # a bad HERMES_DASH_METRICS_ADDR (the config file's address is validated on load)
         log.error("hermes-dash: %s=%r: %s; /metrics is not served, metrics are still recorded",
                   ADDR_ENV, address, e)
-    except OSError as e:
-        # another worker of the same gateway already serves the shared multiprocess directory
-        log.warning("hermes-dash: cannot serve /metrics on %s (%s); metrics are still recorded%s",
-                    address, e.strerror, " for the worker that serves them" if path else "")
     return hooks

@@ -1,12 +1,18 @@
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hermes_dash.config import Instrumentation, Price
+from hermes_dash.build.rules import RECORDING_FILE
+from hermes_dash.config import DEFAULT, Instrumentation, Price
+from hermes_dash.harness.e2e import HISTORY_FLEET, HISTORY_PORTS, history_faults
+from hermes_dash.harness.history import backfill_recording_rules, write_history
+from hermes_dash.harness.servers import prometheus
+from hermes_dash.harness.simulate import Fleet
 from hermes_dash.instrumentation import HermesMetrics
 
 #: the repository
@@ -38,3 +44,26 @@ def require_tool(name):
         pytest.fail(f"{name} not found: run `make system-deps` (Debian package prometheus / "
                     f"prometheus-alertmanager)")
     return path
+
+
+#: the backfilled history's length: every dashboard's default range is now-6h
+HISTORY_HOURS = 6
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory):
+    """Six hours and ten minutes of a 3-agent fleet (a tool outage, LLM rate limiting, a cost surge and a
+    crash along the way) backfilled into a TSDB with the recording rules, served by a real Prometheus."""
+    require_tool("promtool")
+    work = tmp_path_factory.mktemp("history")
+    data = work / "data"
+    end = time.time() // 60 * 60
+    start = end - HISTORY_HOURS * 3600 - 600
+    # the fleet and faults harness.e2e names, so the scale-out tests load the same history elsewhere
+    fleet = Fleet(HISTORY_FLEET, ports=HISTORY_PORTS)
+    write_history(fleet, start, end, 60, str(data), DEFAULT.selectors.job, faults_at=history_faults(end))
+    cfg = work / "prometheus.yml"
+    cfg.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n")
+    backfill_recording_rules(start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data), str(work))
+    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # loads the rule blocks
+        yield prom, end

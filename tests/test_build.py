@@ -52,6 +52,8 @@ def test_build_check_reports_a_stale_rule_file(tmp_path):
     ("slo:\n  turn_latency_seconds: 45\n", "slo.turn_latency_seconds: must be a bucket boundary"),
     ("slo:\n  page: [{factor: 14.4, long: 5m, short: 1h}]\n", "slo.page[0].short: must be shorter than long"),
     ("thresholds:\n  tool_error_rate: '5%'\n", "thresholds.tool_error_rate: expected a number"),
+    ("slo:\n  ticket: [{factor: 2, long: 1d, short: 7m}]\n", "slo.ticket[0].short: must be a whole number of 5m"),
+    ("slo:\n  period: 12h\n", "slo.period: must be a whole number of 5m and at least 1d"),
 ])
 def test_bad_config_exits_2_naming_file_and_key_and_writes_nothing(tmp_path, text, message):
     """A bad config file fails `build` with exit 2, names the file and key, and leaves every output as it was."""

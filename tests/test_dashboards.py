@@ -47,11 +47,12 @@ def test_build_is_deterministic():
     assert render_all(DEFAULT) == render_all(DEFAULT)
 
 
-def test_the_registry_holds_the_six_dashboards_in_link_order():
+def test_the_registry_holds_the_dashboards_in_link_order():
     """Every dashboard module is found by convention, in its declared order, with its title."""
     assert [(d.name, d.title) for d in registry()] == [
         ("overview", "Hermes / Overview"), ("latency", "Hermes / Latency"), ("reliability", "Hermes / Reliability"),
-        ("cost", "Hermes / Cost"), ("capacity", "Hermes / Capacity"), ("business", "Hermes / Business")]
+        ("cost", "Hermes / Cost"), ("capacity", "Hermes / Capacity"), ("business", "Hermes / Business"),
+        ("slo", "Hermes / SLOs")]
 
 
 def test_identity_and_metadata(built):
@@ -189,7 +190,7 @@ def test_grafana_expands_variables_as_grafana_does(built):
 
 def test_units_descriptions_and_rate_interval(built):
     """Every panel has a unit and a description; every rate() uses $__rate_interval."""
-    units = {"s", "percentunit", "currencyUSD", "short", "reqps", "bytes"}
+    units = {"s", "percentunit", "currencyUSD", "short", "reqps", "bytes", "none"}
     for name, d in built.items():
         for p in panels(d):
             assert p["fieldConfig"]["defaults"].get("unit") in units, (name, p["title"])
@@ -268,7 +269,7 @@ def test_every_query_names_known_metrics_and_labels(built):
 def test_promtool_accepts_every_query(built):
     """promtool (the authority on syntax) accepts every query, Grafana macros replaced."""
     exprs = [x for d in built.values() for x in dashboard_exprs(d)]
-    assert len(exprs) == 39 + 6 * 2 + 5 + 6  # panel targets, job and instance, model and tool, annotations
+    assert len(exprs) == 68 + 7 * 2 + 5 + 7  # panel targets, job and instance, model and tool, annotations
     assert promtool_check_exprs(exprs, require_tool("promtool")) == []
 
 
@@ -297,3 +298,63 @@ def test_provisioning_files_match_the_dashboards():
     assert [(d["name"], d["type"]) for d in ds["datasources"]] == [(DEFAULT.grafana.datasource, "prometheus")]
     prov = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/hermes.yml").read_text())
     assert [(p["type"], p["folder"]) for p in prov["providers"]] == [("file", "Hermes")]
+
+
+def test_the_slo_dashboard_follows_the_slo_config():
+    """For each SLO: its objective as the SLI's line, the period in the error-budget panels, one burn-rate
+    panel per page and ticket condition with its factor as the threshold line, and the alert condition
+    state mapped to OK / Ticket / Page; a changed config moves all of them."""
+    cfg = config_from_mapping({"slo": {"turn_success_target": 0.995, "period": "28d",
+                                       "page": [{"factor": 10, "long": "2h", "short": "10m"}],
+                                       "ticket": [{"factor": 2, "long": "2d", "short": "4h"}]}})
+    d = build_json("slo", cfg)
+    rows = [p["title"] for p in d["panels"] if p["type"] == "row"]
+    assert rows == ["Turn success (interrupted turns left out): objective 99.5% over 28d",
+                    "Turn success (interrupted turns left out): burn rate over each alert window",
+                    "Turn latency within 60s: objective 99% over 28d",
+                    "Turn latency within 60s: burn rate over each alert window"]
+    assert threshold_of(d, "SLI over 28d") == [0.995]
+    burn = [p for p in panels(d) if "burn rate over" in p["title"]]
+    assert [(p["title"], threshold_of(d, p["title"])) for p in burn[:2]] == [
+        ("Page: burn rate over 2h and 10m (condition above 10x)", [10]),
+        ("Ticket: burn rate over 2d and 4h (condition above 2x)", [2])]
+    assert burn[0]["targets"][0]["expr"] == (
+        '(sum(hermes_instance:slo_turns_failed:increase2h{job=~"$job", instance=~"$instance"}) / '
+        'sum(hermes_instance:slo_turns_judged:increase2h{job=~"$job", instance=~"$instance"})) / (1 - 0.995)')
+    left = panel(d, "Error budget left")["targets"][0]["expr"]
+    assert "increase28d" in left and left.endswith("/ (1 - 0.995)")
+    state = panel(d, "Burn-rate alert conditions now")
+    assert state["fieldConfig"]["defaults"]["mappings"] == [{"type": "value", "options": {
+        "0": {"color": "green", "index": 0, "text": "OK"}, "1": {"color": "orange", "index": 1, "text": "Ticket"},
+        "2": {"color": "red", "index": 2, "text": "Page"}}}]
+
+
+
+def test_a_cluster_label_adds_a_cluster_picker_that_filters_every_selector():
+    """selectors.cluster_label: cluster puts a Cluster picker before Job (All = .+), the job and instance
+    pickers list only the chosen clusters' values, every selector of every panel and annotation carries
+    cluster=~"$cluster", and Grafana's linter and closed types still find nothing."""
+    import promql_parser
+    from hermes_dash.build.lint import _nodes, expand_macros
+    cfg = config_from_mapping({"selectors": {"cluster_label": "cluster"}})
+    schema_errors = {}
+    for name in NAMES:
+        d = build_json(name, cfg)
+        vs = {v["name"]: v for v in d["templating"]["list"]}
+        assert list(vs)[:4] == ["datasource", "cluster", "job", "instance"], name
+        c = vs["cluster"]
+        assert (c["type"], c["label"], c["multi"], c["includeAll"], c["allValue"], c["definition"]) == \
+            ("query", "Cluster", True, True, ".+", 'label_values(hermes_active_sessions{job="hermes-agent"}, cluster)')
+        assert vs["job"]["definition"] == \
+            'label_values(hermes_active_sessions{job="hermes-agent", cluster=~"$cluster"}, job)'
+        assert vs["instance"]["definition"] == \
+            'label_values(hermes_active_sessions{cluster=~"$cluster", job=~"$job"}, instance)'
+        for where, expr in dashboard_exprs(d):
+            for node in _nodes(promql_parser.parse(expand_macros(expr))):
+                if isinstance(node, promql_parser.VectorSelector) and (": panel " in where or node.name == "ALERTS"):
+                    ms = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+                    assert ("cluster", "MatchOp.Re", "$cluster") in ms, (where, expr)
+        assert grafana_linter.lint_dashboard(d, strict=True) == [], name
+        schema_errors[name] = grafana_schema.validate(d)
+    assert schema_errors == {n: [] for n in NAMES}
+    assert "cluster" not in {v["name"] for v in build_json("capacity", DEFAULT)["templating"]["list"]}

@@ -6,24 +6,22 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import pytest
 import yaml
 
 from hermes_dash.build import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.build.deploy import alertmanager_config, prometheus_config
-from hermes_dash.harness.e2e import (HISTORY_FLEET, HISTORY_PORTS, LIVE_CONFIG, LIVE_FLEET, LIVE_LABELS, LIVE_RECEIVED,
-                                     Recorder, history_faults, received_by, run_live_faults, wait_for)
-from hermes_dash.harness.history import backfill_rules, write_history
+from hermes_dash.harness.e2e import (LIVE_CONFIG, LIVE_FLEET, LIVE_LABELS, LIVE_RECEIVED, Recorder, received_by,
+                                     run_live_faults, wait_for)
 from hermes_dash.build.lint import grafana_expand, panels_of
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups
 from hermes_dash.harness.servers import alertmanager, free_port, prometheus
 from hermes_dash.harness.simulate import Fleet, FleetSpec
 
+from conftest import HISTORY_HOURS as HOURS
 from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-HOURS = 6  # every dashboard's default range is now-6h
 
 
 
@@ -47,25 +45,6 @@ def has_data(result) -> bool:
     return any(math.isfinite(float(v)) for series in result for _, v in series["values"])
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    """Six hours and ten minutes of a 3-agent fleet (a tool outage, LLM rate limiting, a cost surge and a
-    crash along the way) backfilled into a TSDB with the recording rules, served by a real Prometheus."""
-    require_tool("promtool")
-    work = tmp_path_factory.mktemp("history")
-    data = work / "data"
-    end = time.time() // 60 * 60
-    start = end - HOURS * 3600 - 600
-    fleet = Fleet(HISTORY_FLEET, ports=HISTORY_PORTS)
-    write_history(fleet, start, end, 60, str(data), DEFAULT.selectors.job, faults_at=history_faults(end))
-    cfg = work / "prometheus.yml"
-    cfg.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n")
-    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:
-        backfill_rules(prom.url, start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data))
-    with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # restarted: loads the rule blocks
-        yield prom, end
-
-
 def test_every_panel_of_every_dashboard_returns_data(history):
     """Every query of every panel, expanded as Grafana expands it (variables at All), returns data over the
     dashboard's default range; a panel without data fails naming dashboard, panel and query."""
@@ -73,7 +52,7 @@ def test_every_panel_of_every_dashboard_returns_data(history):
     queries = list(panel_queries())
     empty = [f"{w}: {q}" for w, q in queries if not has_data(query_range(prom, q, end - HOURS * 3600, end))]
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
-    assert len(queries) == 39
+    assert len(queries) == 68
 
 
 def test_the_instance_picker_filters_every_panel(history):
@@ -95,7 +74,7 @@ def test_every_recording_rule_has_series(history):
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     missing = [n for n in names if not has_data(query_range(prom, n, end - HOURS * 3600, end))]
     assert missing == []
-    assert len(names) == 39
+    assert len(names) == 76
 
 
 def test_history_shows_the_faults_it_was_given(history):

@@ -1,6 +1,7 @@
-"""`pip install hermes-dash` without extras gives a working plugin: installed into a fresh virtualenv, it
-registers its hooks, records a turn and serves it on /metrics, importing nothing of the generators or the
-test harness; a command that needs an extra says which."""
+"""`pip install hermes-dash` without extras gives a working plugin: a wheel built from the source, installed
+into a fresh virtualenv, registers its hooks, records a turn and serves it on /metrics, importing nothing of
+the generators or the test harness; it exports the dashboards, rules and deploy files it carries; a
+command that needs an extra says which."""
 import os
 import shutil
 import subprocess
@@ -40,18 +41,23 @@ PROBE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
-    """A fresh virtualenv with hermes-dash installed from a copy of the source, no extras."""
+    """A fresh virtualenv with hermes-dash installed from a wheel built from a copy of the source (the
+    package's links to dashboards/, rules/ and deploy/ followed), no extras."""
     tmp = tmp_path_factory.mktemp("install")
     src = tmp / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "hermes_dash", src / "hermes_dash", ignore=shutil.ignore_patterns("__pycache__"))
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "-w", str(tmp / "dist"),
+                          str(src)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    wheel, = (tmp / "dist").glob("hermes_dash-*.whl")
     env_dir = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
-    pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           str(src)]
-    out = subprocess.run(pip, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", *quiet, str(wheel)],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     return env_dir
 
@@ -80,3 +86,18 @@ def test_a_command_that_needs_an_extra_names_it(venv, tmp_path):
     assert out.stderr.strip() == ("hermes-dash build: needs the `build` extra (missing module grafanalib): "
                                   "pip install 'hermes-dash[build]'")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_wheel_exports_the_dashboards_rules_and_deploy_files(venv, tmp_path):
+    """`hermes-dash export DIR` from the wheel, no extras, writes exactly the repository's generated files
+    (the default config), byte for byte."""
+    out = subprocess.run([str(venv / "bin" / "hermes-dash"), "export", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    written = {p.relative_to(tmp_path / "x").as_posix(): p.read_text() for p in (tmp_path / "x").rglob("*")
+               if p.is_file()}
+    committed = {p.relative_to(ROOT).as_posix(): p.read_text() for d in ("dashboards", "rules", "deploy")
+                 for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in (".json", ".yml")}
+    assert written == committed
+    assert len([p for p in written if p.startswith("dashboards/")]) == len(list((ROOT / "dashboards").glob("*.json")))
+

@@ -1,5 +1,6 @@
 """Exact values after known sequences of calls, on a fresh registry each time."""
 import asyncio
+import re
 from fractions import Fraction
 
 import pytest
@@ -199,10 +200,11 @@ def test_label_overflow_goes_to_other(registry):
 
 
 def _label_model(names, bound):
-    """Plain model of bounding: the first `bound` distinct names are kept, the rest become `other`."""
+    """Plain model of bounding: control characters become U+FFFD, then the first `bound` distinct names
+    are kept, the rest become `other`."""
     kept, overflow = [], False
     for n in names:
-        v = n if n else C.UNKNOWN
+        v = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]", "\ufffd", n) if n else C.UNKNOWN
         if v == C.OTHER or v in kept:
             overflow |= v == C.OTHER
             continue

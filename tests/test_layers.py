@@ -20,6 +20,7 @@ LAYERS = ("runtime", "build", "harness", "cli")
 RUNTIME_THIRD_PARTY = {"prometheus_client", "yaml", "agent"}
 #: what each extra adds, by import name -> distribution name in pyproject.toml
 EXTRA_MODULES = {"build": {"grafanalib": "grafanalib", "promql_parser": "promql-parser", "jsonschema": "jsonschema"},
+                 "preview": {"matplotlib": "matplotlib", "numpy": "numpy"},
                  "test": {"hypothesis": "hypothesis"}}
 
 
@@ -71,7 +72,8 @@ def violations(source: str, module: str, is_package: bool = False) -> List[str]:
                         "harness": {"runtime", "build", "harness"}, "cli": set(LAYERS)}[own]
     third = {"runtime": RUNTIME_THIRD_PARTY,
              "build": RUNTIME_THIRD_PARTY | set(EXTRA_MODULES["build"]),
-             "harness": RUNTIME_THIRD_PARTY | set(EXTRA_MODULES["build"]) | set(EXTRA_MODULES["test"])}.get(own)
+             "harness": RUNTIME_THIRD_PARTY | set(EXTRA_MODULES["build"]) | set(EXTRA_MODULES["preview"])
+             | set(EXTRA_MODULES["test"])}.get(own)
     out = []
     for target, line in imports(source, module, is_package):
         top = target.split(".")[0]
@@ -145,5 +147,6 @@ def test_the_extras_declare_what_each_layer_imports():
     assert names(project["dependencies"]) == {"prometheus-client", "pyyaml"}
     extras = project["optional-dependencies"]
     assert set(EXTRA_MODULES["build"].values()) <= names(extras["build"])
+    assert set(EXTRA_MODULES["preview"].values()) <= names(extras["preview"])
     assert set(EXTRA_MODULES["test"].values()) <= names(extras["test"])
-    assert "hermes-dash[build]" in extras["test"]
+    assert "hermes-dash[build,preview]" in extras["test"]

@@ -180,3 +180,34 @@ def test_hooks_are_thread_safe():
     assert v(reg, C.TOOL_CALLS.name, tool_name="terminal", status="success") == 4000
     assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 8
     assert v(reg, C.ACTIVE_SESSIONS.name) == 0
+
+
+def test_turn_hooks_racing_on_shared_sessions_keep_exact_accounts():
+    """8 threads start and end turns on the same 4 sessions 3,000 times each (thread switches every
+    microsecond): every started turn is accounted once — ended by its on_session_end (success), by the
+    next pre_llm_call (error), or still in progress — every on_session_end either ends a turn or is a
+    counted stray, and the active gauge equals the turns in progress."""
+    import sys
+    reg, hooks, clock = make(idle=3600)
+
+    def worker():
+        for n in range(3000):
+            hooks.pre_llm_call(session_id=f"s{n % 4}", model="m")
+            hooks.on_session_end(session_id=f"s{n % 4}", completed=True, interrupted=False)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    in_progress = sum(st.turn_started is not None for st in hooks._sessions.values())
+    success = v(reg, C.TURN_DURATION.name + "_count", status="success")
+    error = v(reg, C.TURN_DURATION.name + "_count", status="error")
+    assert success + error + in_progress == 24_000
+    assert success + v(reg, C.DROPPED_SAMPLES.name, reason="no_turn") == 24_000
+    assert v(reg, C.ACTIVE_SESSIONS.name) == in_progress
+    assert v(reg, C.HOOK_ERRORS.name, hook="on_session_end") == 0

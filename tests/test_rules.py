@@ -1,5 +1,6 @@
 """The generated recording and alert rules: every contract alert, every number from the config,
 recording rules from the catalogue, and promtool's own lint."""
+import re
 import subprocess
 
 from hermes_dash import catalogue as C
@@ -7,13 +8,14 @@ from hermes_dash.build.rules import ALERTS_FILE, RECORDING_FILE, Recording, all_
 from hermes_dash.build.rules.slo import slo_windows
 from hermes_dash.config import DEFAULT, config_from_mapping
 
-from conftest import ROOT, require_tool
+from conftest import ROOT, cli, require_tool
 
 
 def test_every_contract_alert_is_generated_with_its_severity_and_team():
     """Each alert of the catalogue is generated, with the severity and team that route it as designed."""
     expected = {
         C.A_HIGH_LATENCY: {("warning", "platform")}, C.A_CRITICAL_LATENCY: {("critical", "platform")},
+        C.A_STEP_LATENCY: {("warning", "platform")},
         C.A_TOOL_ERROR_RATE: {("warning", "platform")}, C.A_LLM_ERROR_RATE: {("warning", "platform")},
         C.A_INSTANCE_DOWN: {("critical", "platform")}, C.A_METRICS_ABSENT: {("critical", "platform")},
         C.A_COST_OVERRUN: {("warning", "finance")}, C.A_DAILY_COST_BUDGET: {("warning", "finance")},
@@ -71,14 +73,20 @@ def test_recording_rules_are_the_catalogues_and_keep_job():
     """Every recorded name is in the catalogue (the seed's three included) and every rule keeps `job`."""
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     assert len(names) == len(set(names))
+    windows = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
     expected = [r.name for r in C.RECORDING_RULES] + [
-        C.slo_rule(sli, w).name for sli in C.SLIS for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")]
+        C.slo_rule(sli, w).name for sli in C.SLIS for w in windows] + [
+        C.slo_component_rate(k).name for k in C.SLO_COMPONENTS] + [
+        C.slo_component_increase(k, w).name for k in C.SLO_COMPONENTS for w in windows + ("30d",)]
     assert names == expected
-    assert slo_windows(DEFAULT) == ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    assert slo_windows(DEFAULT) == windows
     for g in recording_groups(DEFAULT):
         for r in g.rules:
             assert isinstance(r, Recording)
-            assert f"by ({C.L_JOB}" in r.expr, r.rule.name
+            # an aggregation keeps job; a sum over time of a recorded series keeps that series' labels
+            inner = re.fullmatch(r"sum_over_time\(([\w:]+)\{.*", r.expr)
+            assert f"by ({C.L_JOB}" in r.expr or C.L_JOB in C.recording_rule(inner.group(1)).labels, r.rule.name
+            assert C.L_JOB in r.rule.labels
 
 
 def test_promtool_check_rules_lint_fatal_passes():
@@ -87,7 +95,7 @@ def test_promtool_check_rules_lint_fatal_passes():
                           str(ROOT / "rules" / RECORDING_FILE), str(ROOT / "rules" / ALERTS_FILE)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 39 rules found" in out.stdout and "SUCCESS: 17 rules found" in out.stdout
+    assert "SUCCESS: 76 rules found" in out.stdout and "SUCCESS: 18 rules found" in out.stdout
 
 
 def test_several_jobs_are_alerted_on_separately(tmp_path):
@@ -127,5 +135,87 @@ def test_several_jobs_are_alerted_on_separately(tmp_path):
     path = tmp_path / "two_jobs.yml"
     path.write_text(yaml.safe_dump(test))
     out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_cluster_label_is_kept_and_each_cluster_is_alerted_on_separately(tmp_path):
+    """selectors.cluster_label: cluster makes every aggregation keep `cluster` (promtool: a tool failing in
+    one cluster fires for that cluster only; a cluster whose agents are all down fires HermesMetricsAbsent
+    for it only), and `hermes-dash lint --config` accepts the generated files."""
+    import yaml
+    from hermes_dash.build import generated_files, write_all
+    cfg_file = tmp_path / "hermes-dash.yml"
+    cfg_file.write_text("selectors:\n  cluster_label: cluster\n")
+    cfg = config_from_mapping({"selectors": {"cluster_label": "cluster"}})
+    write_all(str(tmp_path), generated_files(cfg))
+    for g in recording_groups(cfg):
+        for r in g.rules:
+            assert "by (cluster, job" in r.expr or r.expr.startswith("sum_over_time("), r.rule.name
+    calls = 'hermes_tool_call_total{{cluster="{c}", job="hermes-agent", instance="a:9464", tool_name="web_search", ' \
+            'status="{s}"}}'
+    series = [(calls.format(c="eu", s="success"), "0+5x20"), (calls.format(c="eu", s="error"), "0+5x20"),
+              (calls.format(c="us", s="success"), "0+10x20"), (calls.format(c="us", s="error"), "0x20"),
+              ('up{cluster="eu", job="hermes-agent", instance="a:9464"}', "1x20"),
+              ('up{cluster="us", job="hermes-agent", instance="a:9464"}', "0x20")]
+    labels = {"severity": "warning", "team": "platform", "job": "hermes-agent"}
+    test = {"rule_files": [str(tmp_path / "rules" / RECORDING_FILE), str(tmp_path / "rules" / ALERTS_FILE)],
+            "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": [{"series": s, "values": v} for s, v in series],
+                       "promql_expr_test": [{"expr": "hermes:tool_failure_ratio:5m", "eval_time": "15m",
+                                             "exp_samples": [
+                                                 {"labels": 'hermes:tool_failure_ratio:5m{cluster="eu", '
+                                                            'job="hermes-agent", tool_name="web_search"}',
+                                                  "value": 0.5},
+                                                 {"labels": 'hermes:tool_failure_ratio:5m{cluster="us", '
+                                                            'job="hermes-agent", tool_name="web_search"}',
+                                                  "value": 0}]}],
+                       "alert_rule_test": [
+                           {"eval_time": "15m", "alertname": C.A_TOOL_ERROR_RATE, "exp_alerts": [{
+                               "exp_labels": {**labels, "cluster": "eu", "tool_name": "web_search"},
+                               "exp_annotations": {
+                                   "summary": "A Hermes tool fails more than 5% of its calls",
+                                   "description": "50% of calls to tool web_search (job hermes-agent) did not "
+                                                  "succeed over the last 5m: errors, timeouts, cancellations and "
+                                                  "blocks (threshold 5%).",
+                                   "runbook_url": f"{cfg.alerting.runbook_url_base}#hermestoolerrorrate"}}]},
+                           {"eval_time": "15m", "alertname": C.A_METRICS_ABSENT, "exp_alerts": [{
+                               "exp_labels": {**labels, "severity": "critical", "cluster": "us"},
+                               "exp_annotations": {
+                                   "summary": "No Hermes agent is being scraped",
+                                   "description": "No target of job hermes-agent has been scraped successfully for "
+                                                  "5m: every agent is down, or service discovery finds none. Every "
+                                                  "other Hermes alert is blind until this is fixed.",
+                                   "runbook_url": f"{cfg.alerting.runbook_url_base}#hermesmetricsabsent"}}]}]}]}
+    path = tmp_path / "clusters.yml"
+    path.write_text(yaml.safe_dump(test))
+    out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = cli("lint", "--config", str(cfg_file), str(tmp_path / "rules"), str(tmp_path / "dashboards"))
+    assert (r.returncode, r.stderr) == (0, "")
+
+
+def test_slo_windows_of_any_length_are_written_as_compound_durations(tmp_path):
+    """Each window rule sums the 5m rates over the window less 1 ms, written largest unit first (a 1y
+    period as 364d23h59m59s999ms: raw milliseconds beyond 2**32 overflow the lint's PromQL parser), and
+    promtool accepts the file."""
+    import promql_parser
+    import yaml
+    from hermes_dash.build import generated_files
+    from hermes_dash.build.promql import duration
+    assert [duration(ms) for ms in (1, 1000, 299_999, 2_591_999_999, 31_535_999_999, 86_400_000)] == \
+        ["1ms", "1s", "4m59s999ms", "29d23h59m59s999ms", "364d23h59m59s999ms", "1d"]
+    cfg = config_from_mapping({"slo": {"period": "1y"}})
+    text = generated_files(cfg)[f"rules/{RECORDING_FILE}"]
+    windows = {r["record"]: r["expr"] for g in yaml.safe_load(text)["groups"] for r in g["rules"]
+               if ":increase" in r["record"]}
+    assert windows["hermes_instance:slo_turns:increase1y"] == \
+        'sum_over_time(hermes_instance:slo_turns:rate5m{job="hermes-agent"}[364d23h59m59s999ms:5m]) * 300'
+    for expr in windows.values():
+        promql_parser.parse(expr)
+    path = tmp_path / RECORDING_FILE
+    path.write_text(text)
+    out = subprocess.run([require_tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

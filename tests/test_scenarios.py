@@ -73,7 +73,7 @@ def test_every_catalogue_series_the_rules_read_is_rendered():
     names = {s["series"].split("{")[0] for s in series}
     assert names == {C.UP, C.TURN_DURATION.name + "_bucket", C.TURN_DURATION.name + "_count",
                      C.TOOL_CALLS.name, C.LLM_REQUESTS.name, C.LLM_ERRORS.name, C.TOKENS.name, C.UNPRICED_TOKENS.name,
-                     C.COST.name, C.SESSIONS.name, C.ACTIVE_SESSIONS.name}
+                     C.COST.name, C.SESSIONS.name, C.ACTIVE_SESSIONS.name, C.STEP_DURATION.name + "_bucket"}
     assert all('job="hermes-agent", instance="a:9464"' in s["series"] for s in series)
     assert len([s for s in series if s["series"].startswith(C.TURN_DURATION.name + "_bucket")]) == \
         len(C.TURN_STATUSES) * (len(C.TURN_BUCKETS) + 1)

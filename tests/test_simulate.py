@@ -64,14 +64,18 @@ def test_faults_show_in_the_metrics():
 
 def test_demo_starts_everything_and_stops_by_itself(tmp_path):
     """`hermes-dash demo` backfills, starts the simulator, Prometheus and Alertmanager, prints
-    their URLs and, when it stops, leaves no server listening."""
+    their URLs, writes a preview of every dashboard over the history, and when it stops leaves no server
+    listening."""
     require_tool("promtool")
+    preview = tmp_path / "preview"
     out = cli("demo", "--hours", "0.5", "--exit-after", "3", "--instances", "2", "--keep", str(tmp_path / "demo"),
-              timeout=180)
+              "--preview", str(preview), timeout=240)
     assert out.returncode == 0, out.stderr
     urls = re.findall(r"http://127\.0\.0\.1:(\d+)", out.stdout)
     assert "Prometheus:" in out.stdout and "Alertmanager:" in out.stdout and len(set(urls)) == 4
     assert "backfilling history: 31/31 scrapes (100%)" in out.stderr
+    assert f"preview:      {preview / 'index.html'} (7 dashboards, 0 panels without data)" in out.stdout
+    assert len(list(preview.glob("hermes-*/hermes-*-panel-*.png"))) == 57
     for port in set(urls):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", int(port))) != 0, f"port {port} still open"

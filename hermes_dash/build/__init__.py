@@ -44,9 +44,14 @@ def generated_files(cfg: Config, kinds: Optional[Iterable[str]] = None) -> Dict[
     return out
 
 
+#: mode of every generated file: readable by the servers that load them (a Grafana container runs as uid
+#: 472, Prometheus and Alertmanager as their own users); set exactly, whatever the umask
+FILE_MODE = 0o644
+
+
 def write_all(out_dir: str, files: Dict[str, str]) -> None:
     """Write every file (paths relative to `out_dir`), or none: all are staged as temporary files next
-    to their destination first, then renamed into place."""
+    to their destination first, then renamed into place. Each file gets mode FILE_MODE (0644)."""
     staged = []
     try:
         for name, text in sorted(files.items()):
@@ -55,13 +60,18 @@ def write_all(out_dir: str, files: Dict[str, str]) -> None:
             fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", dir=os.path.dirname(dest) or ".")
             staged.append((tmp, dest))
             with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), FILE_MODE)  # mkstemp creates 0600
                 f.write(text)
-    except BaseException:
-        for tmp, _ in staged:
-            os.unlink(tmp)
-        raise
-    for tmp, dest in staged:
-        os.replace(tmp, dest)
+        while staged:
+            tmp, dest = staged[0]
+            os.replace(tmp, dest)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:  # a failure before or while renaming: no temporary file is left behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def stale_files(root: str, files: Dict[str, str]) -> List[str]:

@@ -187,26 +187,27 @@ def service_monitor(cfg: Config, name: str, e: ScrapedExporter) -> dict:
     }
 
 
-def inhibit_rules() -> List[dict]:
-    """Inhibitions that stop alert storms (each one is tested on a live Alertmanager)."""
-    A = C.L_ALERTNAME
+def inhibit_rules(cfg: Config) -> List[dict]:
+    """Inhibitions that stop alert storms (each one is tested on a live Alertmanager), within one job (and
+    one cluster, when the config names the cluster label)."""
+    A, job = C.L_ALERTNAME, list(cfg.selectors.keep)
     return [
         # The critical form of an alert silences its warning form (the SLO burn alerts: page vs ticket).
         {"source_matchers": [matcher(C.L_SEVERITY, C.CRITICAL)],
          "target_matchers": [matcher(C.L_SEVERITY, f"{C.WARNING}|{C.INFO}", "=~")],
-         "equal": [A, C.L_JOB]},
+         "equal": [A, *job]},
         # Critical latency (P99) silences high latency (P95) of the same job.
         {"source_matchers": [matcher(A, C.A_CRITICAL_LATENCY)],
          "target_matchers": [matcher(A, C.A_HIGH_LATENCY)],
-         "equal": [C.L_JOB]},
+         "equal": job},
         # An instance that is down silences that instance's other alerts.
         {"source_matchers": [matcher(A, C.A_INSTANCE_DOWN)],
          "target_matchers": [matcher(A, "Hermes.+", "=~"), matcher(A, C.A_INSTANCE_DOWN, "!=")],
-         "equal": [C.L_JOB, C.L_INSTANCE]},
+         "equal": [*job, C.L_INSTANCE]},
         # No target up at all: one page for the job, not one per instance.
         {"source_matchers": [matcher(A, C.A_METRICS_ABSENT)],
          "target_matchers": [matcher(A, C.A_INSTANCE_DOWN)],
-         "equal": [C.L_JOB]},
+         "equal": job},
     ]
 
 
@@ -232,7 +233,7 @@ def alertmanager_config(cfg: Config, webhook_url: Optional[str] = None) -> dict:
         "global": {"resolve_timeout": "5m"},
         "route": {
             "receiver": C.RECEIVER_PLATFORM,
-            "group_by": [C.L_ALERTNAME, C.L_JOB],
+            "group_by": [C.L_ALERTNAME, *cfg.selectors.keep],
             "group_wait": r.group_wait, "group_interval": r.group_interval, "repeat_interval": r.repeat_interval,
             "routes": [
                 {"receiver": C.RECEIVER_PAGER, "matchers": [matcher(C.L_SEVERITY, C.CRITICAL)],
@@ -253,7 +254,7 @@ def alertmanager_config(cfg: Config, webhook_url: Optional[str] = None) -> dict:
             slack(C.RECEIVER_FINANCE, r.slack_finance_channel),
             slack(C.RECEIVER_PLATFORM, r.slack_platform_channel),
         ],
-        "inhibit_rules": inhibit_rules(),
+        "inhibit_rules": inhibit_rules(cfg),
     }
 
 

@@ -18,12 +18,13 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
 
 import promql_parser
 import yaml
 
 from .. import catalogue as C
+from . import grafana_query
 
 # Grafana macros in duration positions, replaced by a fixed duration before parsing
 _MACROS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
@@ -55,11 +56,6 @@ GRAFANA_GLOBALS = frozenset({
     "__rate_interval", "__rate_interval_ms", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms",
     "__from", "__to", "__dashboard", "__name", "__org", "__user", "__timezone", "__auto", "timeFilter",
     "__timeFilter", "__all"})
-#: a variable reference as Grafana's template engine finds it: $name, ${name}, ${name:format}, [[name]]
-_REFERENCE = re.compile(r"\$(\w+)|\$\{([^}:]+)(?::[^}]*)?\}|\[\[([^\]:]+)(?::[^\]]*)?\]\]")
-#: what Grafana's Prometheus datasource escapes in a multi-value variable's values (prometheusRegularEscape
-#: then the regex special characters, each with a backslash doubled for the PromQL string)
-_REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|\[\]{}])")
 
 
 def variables_of(dashboard: dict) -> Dict[str, dict]:
@@ -70,35 +66,27 @@ def variables_of(dashboard: dict) -> Dict[str, dict]:
 def undefined_variables(expr: str, defined) -> List[str]:
     """The variables `expr` uses that are neither in `defined` nor Grafana globals, in order of use.
     Grafana leaves them as written, so the query selects nothing (or something else)."""
-    out = []
-    for m in _REFERENCE.finditer(expr):
-        name = next(g for g in m.groups() if g)
-        if name not in defined and name not in GRAFANA_GLOBALS and name not in out:
-            out.append(name)
-    return out
+    return [n for n in grafana_query.undefined_variables(expr) if n not in defined and n not in GRAFANA_GLOBALS]
 
 
 def grafana_expand(expr: str, dashboard: dict, range_: str, rate_interval: str, interval: str,
                    values: Optional[Dict[str, List[str]]] = None) -> str:
-    """A panel's query as Grafana's Prometheus datasource sends it: macros replaced by durations; each
-    variable of the dashboard at its value in `values` (a list), else at All — its `allValue`, or the
-    regex of the values given for it; a variable the dashboard does not define is left as written."""
-    variables = variables_of(dashboard)
+    """A panel's query as Grafana's Prometheus datasource sends it (``grafana_query``), with the macros at
+    these durations: each variable of the dashboard at its value in `values` (a list), else at All — its
+    `allValue`; a variable the dashboard does not define is left as written."""
     values = values or {}
-
-    def value(m: re.Match) -> str:
-        name = next(g for g in m.groups() if g)
-        v = variables.get(name)
-        if v is None or v.get("type") == "datasource":
-            return m.group(0)
-        chosen = values.get(name)
-        if chosen is None:  # All
-            if v.get("allValue"):
-                return v["allValue"]
+    chosen = {}
+    for name, v in variables_of(dashboard).items():
+        if v.get("type") == "datasource":
+            continue
+        if name in values:
+            chosen[name] = grafana_query.Var(name, list(values[name]))
+        elif v.get("allValue"):
+            chosen[name] = grafana_query.Var(name, [], True, v["allValue"])
+        else:
             raise ValueError(f"variable ${name} is at All and has no allValue: give its values")
-        escaped = [_REGEX_SPECIAL.sub(r"\\\\\1", x) for x in chosen]
-        return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
-    return _REFERENCE.sub(value, expand_macros(expr, rate_interval, interval, range_))
+    macros = {"__range": range_, "__rate_interval": rate_interval, "__interval": interval}
+    return grafana_query.substitute(expand_macros(expr, rate_interval, interval, range_), chosen, macros)
 
 
 def _nodes(node) -> Iterator:
@@ -115,8 +103,11 @@ def _nodes(node) -> Iterator:
         yield from _nodes(arg)
 
 
-def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None) -> List[str]:
-    """Problems of one expression, each prefixed by `where` (e.g. 'cost: panel "USD per hour"')."""
+def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None,
+              extra_labels: FrozenSet[str] = frozenset()) -> List[str]:
+    """Problems of one expression, each prefixed by `where` (e.g. 'cost: panel "USD per hour"');
+    `extra_labels` every series may carry besides its own (the configured cluster label)."""
+    always = _ALWAYS | extra_labels
     known = known_series() if known is None else known
     try:
         ast = promql_parser.parse(expand_macros(expr))
@@ -138,13 +129,13 @@ def lint_expr(expr: str, where: str, known: Optional[Dict[str, Set[str]]] = None
         if labels is None:
             continue
         for m in vs.matchers.matchers:
-            if m.name not in labels | _ALWAYS:
+            if m.name not in labels | always:
                 errors.append(f"{where}: metric {name} has no label {m.name}")
         used_labels |= labels
     grouping = [g for n in nodes if isinstance(n, promql_parser.AggregateExpr) and n.modifier is not None
                 for g in n.modifier.labels]
     for g in grouping:
-        if names and not any(known[n] is None for n in names) and g not in used_labels | _ALWAYS:
+        if names and not any(known[n] is None for n in names) and g not in used_labels | always:
             errors.append(f"{where}: groups by label {g} that none of {', '.join(sorted(set(names)))} has")
     return errors
 
@@ -177,7 +168,7 @@ def dashboard_exprs(data: dict) -> Iterator[Tuple[str, str]]:
             yield f'{name}: variable "{v.get("name")}"', m.group(1)
 
 
-def lint_dashboard(data: dict) -> List[str]:
+def lint_dashboard(data: dict, extra_labels: FrozenSet[str] = frozenset()) -> List[str]:
     """Problems of one dashboard: Grafana's own dashboard linter (every rule, strict: warnings count),
     Grafana 13.2.3's types held closed, variables used but not defined, and the catalogue checks of
     every query."""
@@ -191,7 +182,7 @@ def lint_dashboard(data: dict) -> List[str]:
     for where, expr in dashboard_exprs(data):
         errors += [f"{where}: uses ${v}, which the dashboard does not define (Grafana sends it as written)"
                    for v in undefined_variables(expr, defined)]
-        errors += lint_expr(expr, where, known)
+        errors += lint_expr(expr, where, known, extra_labels)
     return errors
 
 
@@ -254,7 +245,7 @@ def lint_alert_style(rule: dict, where: str) -> List[str]:
     return errors
 
 
-def lint_rule_groups(data: dict, where: str) -> List[str]:
+def lint_rule_groups(data: dict, where: str, extra_labels: FrozenSet[str] = frozenset()) -> List[str]:
     """Problems of a parsed rule file: names from the catalogue, PromQL, alert style."""
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return [f"{where}: not a rule file (no `groups:` list)"]
@@ -269,7 +260,7 @@ def lint_rule_groups(data: dict, where: str) -> List[str]:
             else:
                 w = f"{where}: group {g.get('name')}: alert {rule.get('alert', f'#{i}')}"
                 errors += lint_alert_style(rule, w)
-            errors += lint_expr(str(rule.get("expr", "")), w, known)
+            errors += lint_expr(str(rule.get("expr", "")), w, known, extra_labels)
     return errors
 
 
@@ -282,8 +273,9 @@ def promtool_check_rule_files(paths: List[str], promtool: str = "promtool") -> L
     return [] if out.returncode == 0 else [f"promtool check rules --lint-fatal: {(out.stdout + out.stderr).strip()}"]
 
 
-def lint_paths(paths: Iterable[str], promtool: bool = True) -> List[str]:
-    """Lint rule files (.yml/.yaml) and dashboards (.json), or directories of them."""
+def lint_paths(paths: Iterable[str], promtool: bool = True, extra_labels: FrozenSet[str] = frozenset()) -> List[str]:
+    """Lint rule files (.yml/.yaml) and dashboards (.json), or directories of them; `extra_labels` every
+    series may carry (the config's cluster label)."""
     files: List[str] = []
     for p in paths:
         if os.path.isdir(p):
@@ -302,10 +294,10 @@ def lint_paths(paths: Iterable[str], promtool: bool = True) -> List[str]:
             errors.append(f"{f}: cannot parse: {e}")
             continue
         if f.endswith(".json"):
-            errors += [f"{f}: {e}" for e in lint_dashboard(data)]
+            errors += [f"{f}: {e}" for e in lint_dashboard(data, extra_labels)]
             exprs += [(f"{f}: {w}", e) for w, e in dashboard_exprs(data)]
         else:
-            errors += lint_rule_groups(data, f)
+            errors += lint_rule_groups(data, f, extra_labels)
             rule_files.append(f)
     if promtool:
         errors += promtool_check_rule_files(rule_files)

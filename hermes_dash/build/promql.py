@@ -31,7 +31,7 @@ _RE2_SPECIAL = set("\\.+*?()|[]{}^$")
 
 
 def regex_literal(text: str) -> str:
-    """`text` as an RE2 regex that matches exactly it: regex_literal("a.b") == "a\\\\.b"."""
+    r"""`text` as an RE2 regex that matches exactly it: regex_literal("a.b") == r"a\.b"."""
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
 
 
@@ -40,6 +40,18 @@ def one_of(label: str, values: Sequence[str]) -> str:
     if len(values) == 1:
         return matcher(label, values[0])
     return matcher(label, "|".join(regex_literal(v) for v in values), "=~")
+
+
+def duration(ms: int) -> str:
+    """A whole number of milliseconds as a PromQL duration, largest units first: duration(2591999999) ==
+    "29d23h59m59s999ms". (Raw milliseconds beyond 2**32 overflow the Rust promql-parser the lint uses.)"""
+    if ms <= 0:
+        raise ValueError(f"a PromQL duration must be positive, got {ms}ms")
+    out = ""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        n, ms = divmod(ms, size)
+        out += f"{n}{unit}" if n else ""
+    return out
 
 
 def sum_by(by: Sequence[str], inner: str) -> str:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 from .. import catalogue as C
-from ..config import Config
+from ..config import Config, duration_seconds
 from .promql import Scope, histogram_quantile, matcher, one_of, sum_by
+from .text import num
 
 RATE = "$__rate_interval"
 SUCCESS = matcher(C.L_STATUS, "success")
@@ -38,9 +39,11 @@ class Queries:
 
     def __init__(self, cfg: Config, variables: Sequence[str] = ()):
         self.cfg = cfg
-        self.variables: Tuple[str, ...] = (C.L_JOB, C.L_INSTANCE) + tuple(variables)
-        #: every series a panel reads: the chosen jobs and instances
-        self.scope = Scope(variable(C.L_JOB), variable(C.L_INSTANCE))
+        #: the pickers that filter every panel: the cluster (when the config names its label), job, instance
+        self.scope_variables: Tuple[str, ...] = cfg.selectors.keep + (C.L_INSTANCE,)
+        self.variables: Tuple[str, ...] = self.scope_variables + tuple(variables)
+        #: every series a panel reads: the chosen clusters, jobs and instances
+        self.scope = Scope(*(variable(v) for v in self.scope_variables))
 
     def _by(self, label: str) -> Tuple[str, ...]:
         """The matcher of `label`'s variable, when this dashboard has it."""
@@ -61,18 +64,24 @@ class Queries:
     # -- variables ----------------------------------------------------------------------------------
     def variable_values(self, label: str) -> str:
         """The query of the dashboard variable `label`: its values on a catalogue metric, within the
-        configured jobs (the job variable) or the chosen ones (the others)."""
-        source = _VARIABLE_SOURCES[label].name
-        within = Scope(one_of(C.L_JOB, self.cfg.selectors.jobs)) if label == C.L_JOB else \
-            Scope(variable(C.L_JOB)) if label == C.L_INSTANCE else self.scope
+        configured jobs and the pickers before it (cluster, then job, then instance)."""
+        source = _VARIABLE_SOURCES.get(label, C.ACTIVE_SESSIONS).name
+        if label in self.scope_variables:
+            before = self.scope_variables[:self.scope_variables.index(label)]
+            configured = () if C.L_JOB in before else (one_of(C.L_JOB, self.cfg.selectors.jobs),)
+            within = Scope(*configured, *(variable(v) for v in before))
+        else:
+            within = self.scope
         return f"label_values({within.series(source)}, {label})"
 
     # -- latency ------------------------------------------------------------------------------------
     def turn_quantile(self, q: float) -> str:
         return self._quantile(q, C.RULE_TURN_BUCKETS)
 
-    def step_quantile(self, q: float) -> str:
-        return self._quantile(q, C.RULE_INSTANCE_STEP_BUCKETS, *self._by(C.L_MODEL), by=(C.L_MODEL, C.L_STEP_TYPE))
+    def step_quantile(self, q: float, by_step_type: bool = False) -> str:
+        """By model (what HermesStepLatencyHigh compares), or by model and step type."""
+        by = (C.L_MODEL, C.L_STEP_TYPE) if by_step_type else (C.L_MODEL,)
+        return self._quantile(q, C.RULE_INSTANCE_STEP_BUCKETS, *self._by(C.L_MODEL), by=by)
 
     def tool_quantile(self, q: float) -> str:
         return self._quantile(q, C.RULE_INSTANCE_TOOL_BUCKETS, *self._by(C.L_TOOL), by=(C.L_TOOL,))
@@ -171,7 +180,42 @@ class Queries:
     def steps_distribution(self) -> str:
         return self._sum(C.SESSION_STEPS.name + "_bucket", by=(C.L_LE,), fn="increase", window="$__range")
 
+    # -- SLOs ---------------------------------------------------------------------------------------
+    def slo_error_ratio(self, sli: str, window: str) -> str:
+        """Bad turns over valid turns of the chosen instances over `window` (a burn-rate window or the SLO
+        period), from the per-instance increases the SLO rules record every 5 minutes."""
+        bad, valid = C.SLI_COMPONENTS[sli]
+        return (f"{self._recorded(C.slo_component_increase(bad, window))} / "
+                f"{self._recorded(C.slo_component_increase(valid, window))}")
+
+    def slo_sli(self, sli: str, window: str) -> str:
+        """The share of good turns over `window`: what the objective is set on."""
+        return f"1 - ({self.slo_error_ratio(sli, window)})"
+
+    def slo_budget_remaining(self, sli: str, target: float) -> str:
+        """The share of the SLO period's error budget (1 - target) not spent: 1 at none spent, below 0 when
+        the objective is missed over the period."""
+        return f"1 - ({self.slo_error_ratio(sli, self.cfg.slo.period)}) / (1 - {num(target)})"
+
+    def slo_burn_rate(self, sli: str, window: str, target: float) -> str:
+        """How fast the error budget burns over `window`: 1 spends exactly the budget in the SLO period."""
+        return f"({self.slo_error_ratio(sli, window)}) / (1 - {num(target)})"
+
+    def slo_alert_state(self, sli: str, target: float) -> str:
+        """2 when a page condition of the SLO's burn-rate alert holds for the chosen instances, 1 when a
+        ticket condition does, else 0 (nothing when the chosen instances have no SLO data): both windows of
+        a condition above its factor."""
+        def conditions(windows) -> str:
+            return " or ".join(
+                f"({self.slo_burn_rate(sli, bw.long, target)} > {num(bw.factor)} and "
+                f"{self.slo_burn_rate(sli, bw.short, target)} > {num(bw.factor)})" for bw in windows)
+        valid = C.SLI_COMPONENTS[sli][1]
+        shortest = min((w for bw in self.cfg.slo.page + self.cfg.slo.ticket for w in (bw.long, bw.short)),
+                       key=duration_seconds)
+        return (f"max(({conditions(self.cfg.slo.page)}) * 0 + 2 or ({conditions(self.cfg.slo.ticket)}) * 0 + 1 "
+                f"or {self._recorded(C.slo_component_increase(valid, shortest))} * 0)")
+
     def alerts_firing(self) -> str:
         """Firing Hermes alerts of the chosen jobs (the dashboards' annotation)."""
         return Scope().series(C.ALERTS, matcher(C.L_ALERTNAME, "Hermes.*", "=~"),
-                              matcher(C.L_ALERTSTATE, C.FIRING), variable(C.L_JOB))
+                              matcher(C.L_ALERTSTATE, C.FIRING), *(variable(v) for v in self.cfg.selectors.keep))

@@ -42,7 +42,11 @@ def le_value(bound: float) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line strings (PromQL), so the files read like hand-written ones."""
+    """Block style for multi-line strings (PromQL), so the files read like hand-written ones; a value used
+    twice is written twice, never as a YAML anchor and alias."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, data: str):

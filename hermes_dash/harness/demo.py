@@ -28,7 +28,7 @@ from ..build import generated_files, write_all
 from ..build.deploy import alertmanager_config, prometheus_config
 from ..build.rules import RECORDING_FILE
 from ..config import Config, config_from_mapping
-from .history import HistoryError, backfill_rules, write_history
+from .history import HistoryError, backfill_recording_rules, write_history
 from .servers import WebhookReceiver, alertmanager, free_port, prometheus
 from .simulate import Fleet, FleetSpec
 
@@ -69,6 +69,22 @@ class DemoOptions:
     keep: Optional[str] = None
     #: stop by itself after this many seconds (tests)
     exit_after: Optional[float] = None
+    #: render every dashboard's panels over the backfilled history here (None: no preview)
+    preview: Optional[str] = "build/preview"
+
+
+def _preview(cfg: Config, url: str, work: str, out: str, start: float, end: float) -> str:
+    """Render the dashboards of `cfg` over [start, end] of the backfilled history (one scrape a minute);
+    the index page's path, or why there is none."""
+    try:
+        from .preview import render_all
+    except ImportError as e:  # the preview extra (matplotlib) is not installed
+        return f"not rendered ({e.name} missing: pip install 'hermes-dash[preview]')"
+    write_all(work, generated_files(cfg, ("dashboards",)))
+    files = sorted(os.path.join(work, "dashboards", f) for f in os.listdir(os.path.join(work, "dashboards")))
+    reports = render_all(files, url, out, start=start, end=end, scrape_interval=60)
+    empty = sum(len(r.no_data) for r in reports)
+    return f"{os.path.join(out, 'index.html')} ({len(reports)} dashboards, {empty} panels without data)"
 
 
 def run_demo(base: Config, a: DemoOptions) -> int:
@@ -93,12 +109,8 @@ def run_demo(base: Config, a: DemoOptions) -> int:
     start = end - a.hours * 3600
     try:
         write_history(Fleet(spec, ports=sim_ports), start, end, 60, data, cfg.selectors.jobs[0], progress=_progress)
-        bare = os.path.join(work, "backfill.yml")
-        with open(bare, "w", encoding="utf-8") as f:
-            f.write("global: {}\n")
         sys.stderr.write("evaluating the recording rules over the history...\n")
-        with prometheus(bare, work, data_dir=data) as prom:
-            backfill_rules(prom.url, start, end, [os.path.join(work, "rules", RECORDING_FILE)], data)
+        backfill_recording_rules(start, end, [os.path.join(work, "rules", RECORDING_FILE)], data, work)
     except HistoryError as e:
         print(f"hermes-dash demo: {e}", file=sys.stderr)
         return 1
@@ -120,6 +132,8 @@ def run_demo(base: Config, a: DemoOptions) -> int:
         for p in sim_ports:
             print(f"agent:        http://127.0.0.1:{p}/metrics")
         print(f"history: {a.hours:g} h backfilled in {data}; faults on: {', '.join(a.faults) or 'none'}")
+        if a.preview:
+            print(f"preview:      {_preview(cfg, prom.url, work, a.preview, max(start, end - 6 * 3600), end)}")
         print("Grafana: add a Prometheus datasource named Prometheus at the URL above, import dashboards/*.json")
         print("alert notifications are printed below; Ctrl-C stops everything", flush=True)
         stop.wait(a.exit_after)

@@ -90,7 +90,9 @@ class Server:
             return "".join(f.readlines()[-n:])
 
 
-def _wait_ready(server: Server, timeout: float) -> None:
+def _wait_ready(server: Server, timeout: float, ours: Optional[Callable[[Server], bool]] = None) -> None:
+    """Wait until the server answers /-/ready. A port picked free a moment ago may have been taken by
+    another process since (tests run side by side): `ours` checks the answer comes from our process."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
@@ -98,7 +100,10 @@ def _wait_ready(server: Server, timeout: float) -> None:
         try:
             with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as r:
                 if r.status == 200:
-                    return
+                    if ours is None or ours(server):
+                        return
+                    raise RuntimeError(f"{server.url} answers, but not as the {server.name} started here (the "
+                                       f"port was taken by another process):\n{server.log_tail()}")
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
         time.sleep(0.05)
@@ -106,14 +111,15 @@ def _wait_ready(server: Server, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def _run(name: str, argv: List[str], url: str, workdir: str, timeout: float) -> Iterator[Server]:
+def _run(name: str, argv: List[str], url: str, workdir: str, timeout: float,
+         ours: Optional[Callable[[Server], bool]] = None) -> Iterator[Server]:
     log_path = os.path.join(workdir, f"{name}.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
                                 stdin=subprocess.DEVNULL)
     server = Server(name, url, proc, log_path)
     try:
-        _wait_ready(server, timeout)
+        _wait_ready(server, timeout, ours)
         yield server
     finally:
         proc.terminate()
@@ -141,10 +147,15 @@ def prometheus(config_file: str, workdir: str, port: Optional[int] = None, data_
                extra_args: tuple = (), timeout: float = 30.0) -> Iterator[Server]:
     """A real Prometheus on 127.0.0.1:`port` (free if None) with its TSDB in `data_dir`."""
     port = port or free_port()
+    data = os.path.abspath(data_dir or os.path.join(workdir, "prometheus-data"))
     argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={os.path.abspath(config_file)}",
-            f"--storage.tsdb.path={data_dir or os.path.join(workdir, 'prometheus-data')}",
-            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *extra_args]
-    with _run("prometheus", argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
+            f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+            *extra_args]
+
+    def ours(server: Server) -> bool:
+        flags = server.get("/api/v1/status/flags", timeout=5).get("data", {})
+        return os.path.abspath(flags.get("storage.tsdb.path", "")) == data
+    with _run("prometheus", argv, f"http://127.0.0.1:{port}", workdir, timeout, ours) as s:
         yield s
 
 

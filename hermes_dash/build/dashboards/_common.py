@@ -102,6 +102,11 @@ class Panel:
     threshold_below: bool = False      # True: values *below* the threshold are bad (rates of success)
     link: Optional[str] = None         # name of a dashboard this panel links to
     stacked: bool = False
+    #: explicit threshold steps (value, colour) after the base (red with threshold_below, else green)
+    steps: Tuple[Tuple[float, str], ...] = ()
+    #: value mappings of a stat (value, text, colour): a state shown as words
+    mappings: Tuple[Tuple[float, str, str], ...] = ()
+    decimals: Optional[int] = None
 
 
 @dataclass
@@ -117,6 +122,9 @@ def describe(about: object) -> str:
 
 
 def _steps(p: Panel):
+    if p.steps:  # a base colour below the first step: red when low values are bad
+        return [{"color": "red" if p.threshold_below else "green", "value": None}] + \
+            [{"color": c, "value": v} for v, c in p.steps]
     if p.threshold is None:
         return [{"color": "green", "value": None}]
     if p.threshold_below:
@@ -155,13 +163,17 @@ def _panel(p: Panel, pid: int, x: int, y: int):
                             "icon": "dashboard", "tags": [], "asDropdown": False, "includeVars": True,
                             "keepTime": True, "targetBlank": False, "tooltip": f"Open {target.title}"}]
     if p.kind == "stat":
-        return G.Stat(format=p.unit, thresholds=_steps(p), reduceCalc="lastNotNull", graphMode="area",
-                      colorMode="value", **common)
+        mappings = [{"type": "value", "options": {f"{v:g}": {"text": text, "color": color, "index": i}
+                                                  for i, (v, text, color) in enumerate(p.mappings)}}] \
+            if p.mappings else []
+        return G.Stat(format=p.unit, thresholds=_steps(p), reduceCalc="lastNotNull",
+                      graphMode="none" if p.mappings else "area", colorMode="value", mappings=mappings,
+                      decimals=p.decimals, **common)
     if p.kind == "bargauge":
         return _BarGauge(format=p.unit, thresholds=_steps(p), calc="lastNotNull", displayMode="gradient",
                           orientation="horizontal", **common)
     return G.TimeSeries(unit=p.unit, thresholds=_steps(p),
-                        thresholdsStyleMode="line" if p.threshold is not None else "off",
+                        thresholdsStyleMode="line" if p.threshold is not None or p.steps else "off",
                         stacking={"mode": "normal"} if p.stacked else {"mode": "none"},
                         fillOpacity=20 if p.stacked else 0, legendDisplayMode="table",
                         legendCalcs=["lastNotNull", "max"], tooltipMode="multi", **common)
@@ -171,7 +183,8 @@ def _variables(q: Queries, cfg: Config):
     out = [G.Template(name="datasource", label="Data source", type="datasource", query="prometheus",
                       default=cfg.grafana.datasource, hide=0)]
     for n in q.variables:
-        out.append(G.Template(name=n, label=VARIABLE_LABELS[n], query=q.variable_values(n), dataSource=DS,
+        out.append(G.Template(name=n, label=VARIABLE_LABELS.get(n, n.replace("_", " ").capitalize()),
+                              query=q.variable_values(n), dataSource=DS,
                               includeAll=True, multi=True, allValue=ALL_VALUE, default="$__all", refresh=2, sort=1))
     return out
 

@@ -43,7 +43,8 @@ def _thresholds(fc: Dict[str, Any]) -> Dict[str, Any]:
 
 def _defaults(p: Dict[str, Any], color_mode: str, custom: Dict[str, Any] = None) -> Dict[str, Any]:
     fc = (p.get("fieldConfig") or {}).get("defaults") or {}
-    out: Dict[str, Any] = {"color": {"mode": color_mode}, "mappings": [], "thresholds": _thresholds(fc)}
+    out: Dict[str, Any] = {"color": {"mode": color_mode}, "mappings": fc.get("mappings") or [],
+                           "thresholds": _thresholds(fc)}
     for key in ("unit", "min", "max", "decimals"):
         if fc.get(key) is not None:
             out[key] = fc[key]

@@ -25,8 +25,13 @@ def build(cfg: Config):
                   width=4, threshold=t.latency_p99_seconds),
         ]),
         Row("Reasoning steps (LLM calls)", [
-            Panel("Step P95 by model and step type", (Q(q.step_quantile(0.95), "{{model}} {{step_type}}"),),
-                  "s", C.STEP_DURATION, width=24),
+            Panel("Step P95 by model", (Q(q.step_quantile(0.95), "{{model}}"),), "s",
+                  f"P95 of each model's reasoning steps (LLM API calls), every step type: what "
+                  f"{C.A_STEP_LATENCY} compares with its threshold (metric `{C.STEP_DURATION.name}`).",
+                  threshold=t.step_p95_seconds),
+            Panel("Step P95 by model and step type",
+                  (Q(q.step_quantile(0.95, by_step_type=True), "{{model}} {{step_type}}"),), "s", C.STEP_DURATION,
+                  threshold=t.step_p95_seconds),
         ]),
         Row("Tools", [
             Panel("Tool P95 by tool", (Q(q.tool_quantile(0.95), "{{tool_name}}"),), "s", C.TOOL_DURATION, width=24),

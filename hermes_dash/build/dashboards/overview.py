@@ -30,4 +30,16 @@ def build(cfg: Config):
                   "Agents Prometheus scraped at the last attempt (metric `up`).", kind="stat", width=4,
                   link="reliability"),
         ]),
+        Row("Service level objectives", [
+            Panel("Turn success: error budget left", (Q(q.slo_budget_remaining(
+                C.SLI_TURN_ERRORS, cfg.slo.turn_success_target), "budget left"),), "percentunit",
+                f"Share of the turn success SLO's error budget ({cfg.slo.turn_success_target:.2%} of turns "
+                f"succeed over {cfg.slo.period}) not spent yet.", kind="stat", width=12,
+                steps=((0, "orange"), (0.25, "green")), threshold_below=True, link="slo"),
+            Panel("Turn latency: error budget left", (Q(q.slo_budget_remaining(
+                C.SLI_TURN_SLOW, cfg.slo.turn_latency_target), "budget left"),), "percentunit",
+                f"Share of the turn latency SLO's error budget ({cfg.slo.turn_latency_target:.2%} of turns "
+                f"within {cfg.slo.turn_latency_seconds:g}s over {cfg.slo.period}) not spent yet.", kind="stat",
+                width=12, steps=((0, "orange"), (0.25, "green")), threshold_below=True, link="slo"),
+        ]),
     ])

@@ -31,8 +31,9 @@ __all__ = ["Alert", "Group", "Recording", "RECORDING_FILE", "ALERTS_FILE", "reco
 
 
 def recording_groups(cfg: Config) -> List[Group]:
-    """The recording rules: what alerts and fleet-wide panels read, then the SLO error ratios."""
-    return [recording.group(cfg), slo.recording_group(cfg)]
+    """The recording rules: what alerts and fleet-wide panels read, the SLO error ratios, then what the SLO
+    dashboard reads."""
+    return [recording.group(cfg), slo.recording_group(cfg), *slo.component_groups(cfg)]
 
 
 def alert_groups(cfg: Config) -> List[Group]:

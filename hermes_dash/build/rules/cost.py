@@ -6,7 +6,7 @@ from typing import Tuple
 from ... import catalogue as C
 from ...config import Config
 from ..text import num
-from .model import Alert, job_scope
+from .model import Alert, job_scope, keep, on
 
 GROUP = "hermes_cost"
 
@@ -16,7 +16,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
     F = C.TEAM_FINANCE
     tokens = e.rec(C.RULE_TOKENS_RATE)
     return (
-        Alert(C.A_COST_OVERRUN, f"sum by ({C.L_JOB}) ({e.rec(C.RULE_COST_PER_HOUR)}) > {num(t.cost_per_hour_usd)}",
+        Alert(C.A_COST_OVERRUN, f"sum by ({', '.join(keep(cfg, C.L_JOB))}) ({e.rec(C.RULE_COST_PER_HOUR)}) > {num(t.cost_per_hour_usd)}",
               f.cost_overrun, C.WARNING, F,
               f"Hermes LLM spend is above ${t.cost_per_hour_usd:g} per hour",
               "Job {{ $labels.job }} spent {{ $value | printf \"%.2f\" }} USD per hour over the last hour "
@@ -33,7 +33,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               f"(budget {t.daily_token_budget:,.0f})."),
         Alert(C.A_TOKEN_SPIKE,
               f"{tokens} > {num(t.token_spike_factor)} * avg_over_time({tokens}[1h])\n"
-              f"and on ({C.L_JOB})\n{tokens} > {num(t.token_spike_min_tokens_per_second)}",
+              f"and {on(cfg)}\n{tokens} > {num(t.token_spike_min_tokens_per_second)}",
               f.token_spike, C.WARNING, F,
               f"Hermes token consumption is more than {t.token_spike_factor:g}x its hourly average",
               "Job {{ $labels.job }} consumes {{ $value | humanize }} tokens/s over the last 5m, more than "

@@ -1,4 +1,5 @@
-"""Latency alerts (group `hermes_performance`): turn P95 and P99 above their thresholds."""
+"""Latency alerts (group `hermes_performance`): turn P95 and P99, and a model's step P95, above their
+thresholds."""
 from __future__ import annotations
 
 from typing import Tuple
@@ -24,4 +25,10 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               f"Hermes turn latency P99 is above {t.latency_p99_seconds:g}s",
               "P99 of turn duration on job {{ $labels.job }} is {{ $value | humanizeDuration }} over the "
               f"last 5m (threshold {t.latency_p99_seconds:g}s)."),
+        Alert(C.A_STEP_LATENCY, f"{e.rec(C.RULE_STEP_P95)} > {num(t.step_p95_seconds)}",
+              f.step_latency, C.WARNING, C.TEAM_PLATFORM,
+              f"Hermes LLM steps are slow: a model's step P95 is above {t.step_p95_seconds:g}s",
+              "P95 of reasoning steps (LLM API calls) to model {{ $labels.model }} on job {{ $labels.job }} is "
+              "{{ $value | humanizeDuration }} over the last 5m "
+              f"(threshold {t.step_p95_seconds:g}s)."),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from ... import catalogue as C
 from ...config import Config
@@ -65,9 +65,15 @@ Rule = Union[Recording, Alert]
 class Group:
     name: str
     rules: Tuple[Rule, ...]
+    #: the group's own evaluation interval; None: the server's evaluation_interval
+    interval: Optional[str] = None
 
     def to_dict(self) -> Dict[str, object]:
-        return {"name": self.name, "rules": [r.to_dict() for r in self.rules]}
+        out: Dict[str, object] = {"name": self.name}
+        if self.interval:
+            out["interval"] = self.interval
+        out["rules"] = [r.to_dict() for r in self.rules]
+        return out
 
 
 def runbook_url(cfg: Config, alertname: str) -> str:
@@ -78,6 +84,19 @@ def runbook_url(cfg: Config, alertname: str) -> str:
 def with_runbook(alert: Alert, cfg: Config) -> Alert:
     """The one transform every alert goes through: its runbook_url, a heading of RUNBOOK.md."""
     return dataclasses.replace(alert, runbook_url=runbook_url(cfg, alert.name))
+
+
+def keep(cfg: Config, *labels: str) -> Tuple[str, ...]:
+    """`labels` as an aggregation of the rules keeps them: the configured cluster label before `job`."""
+    cluster = cfg.selectors.cluster_label
+    if not cluster or C.L_JOB not in labels:
+        return labels
+    return tuple(x for label in labels for x in ((cluster, label) if label == C.L_JOB else (label,)))
+
+
+def on(cfg: Config, *labels: str) -> str:
+    """The `on (...)` of a binary operation between two rules' results: job (and the cluster), and `labels`."""
+    return f"on ({', '.join(keep(cfg, C.L_JOB, *labels))})"
 
 
 def job_scope(cfg: Config) -> Scope:

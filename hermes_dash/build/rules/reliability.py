@@ -7,7 +7,7 @@ from ... import catalogue as C
 from ...config import Config
 from ..promql import matcher
 from ..text import num, pct
-from .model import WINDOW_5M, Alert, job_scope
+from .model import WINDOW_5M, Alert, job_scope, keep, on
 
 GROUP = "hermes_reliability"
 
@@ -21,7 +21,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
     return (
         Alert(C.A_TOOL_ERROR_RATE,
               f"{e.rec(C.RULE_TOOL_FAILURE_RATIO)} > {num(t.tool_error_rate)}\n"
-              f"and on ({C.L_JOB}, {C.L_TOOL})\n"
+              f"and {on(cfg, C.L_TOOL)}\n"
               f"{e.rec(C.RULE_TOOL_CALLS_RATE)} * {WINDOW_5M} >= {num(t.tool_error_min_calls)}",
               f.tool_error_rate, C.WARNING, P,
               f"A Hermes tool fails more than {pct(t.tool_error_rate)} of its calls",
@@ -30,7 +30,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               f"(threshold {pct(t.tool_error_rate)})."),
         Alert(C.A_LLM_ERROR_RATE,
               f"{e.rec(C.RULE_LLM_ERROR_RATIO)} > {num(t.llm_error_rate)}\n"
-              f"and on ({C.L_JOB}, {C.L_MODEL})\n{e.rec(C.RULE_LLM_REQUESTS_RATE)} * {WINDOW_5M} >= "
+              f"and {on(cfg, C.L_MODEL)}\n{e.rec(C.RULE_LLM_REQUESTS_RATE)} * {WINDOW_5M} >= "
               f"{num(t.llm_error_min_requests)}",
               f.llm_error_rate, C.WARNING, P,
               f"Hermes LLM API calls to a model fail more than {pct(t.llm_error_rate)} of the time",
@@ -42,7 +42,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               "Prometheus has failed to scrape {{ $labels.instance }} of job {{ $labels.job }} for "
               f"{f.instance_down}: the agent is down or its /metrics endpoint is unreachable."),
         Alert(C.A_METRICS_ABSENT,
-              f"sum by ({C.L_JOB}) ({up}) == 0\nor\n{absent}",
+              f"sum by ({', '.join(keep(cfg, C.L_JOB))}) ({up}) == 0\nor\n{absent}",
               f.metrics_absent, C.CRITICAL, P,
               "No Hermes agent is being scraped",
               "No target of job {{ $labels.job }} has been scraped successfully for "

@@ -24,6 +24,10 @@ from ...build.text import le_value, num  # num: shortest exact literal (repr rou
 
 # A turn's duration, by class: each falls in one bucket of hermes_request_duration_seconds.
 TURN_SECONDS = {"fast": 8.0, "slow": 45.0, "slower": 90.0, "very_slow": 250.0}
+# A reasoning step's duration, by class: within 2 s, or in (10, 20] (slower than the default 10 s P95).
+STEP_SECONDS = {"fast": 2.0, "slow": 20.0}
+#: the step type the model's steps are recorded under (the step rules sum every type)
+STEP_TYPE = "answer"
 
 UP, GAP, DOWN, GONE = "up", "gap", "down", "gone"
 STALE = "stale"
@@ -51,6 +55,8 @@ class Load:
     llm_requests: int = 0        # LLM API calls per model (failed ones included)
     llm_errors: int = 0          # failed calls per model, of type `llm_error_type`
     llm_error_type: str = "api_error"
+    steps_fast: int = 0          # reasoning steps (LLM calls) of 2 s, per model
+    steps_slow: int = 0          # reasoning steps of 20 s, per model
     prompt_tokens: int = 0       # per model
     completion_tokens: int = 0   # per model
     cost_usd: float = 0.0        # per model, USD per minute
@@ -62,8 +68,8 @@ class Load:
 
 #: which fields a fault's target names: a tool, a model, an instance, or the whole fleet (None)
 TOOL_FIELDS = {"tool_calls", "tool_failures", "tool_failure_status"}
-MODEL_FIELDS = {"llm_requests", "llm_errors", "llm_error_type", "prompt_tokens", "completion_tokens", "cost_usd",
-                "unpriced"}
+MODEL_FIELDS = {"llm_requests", "llm_errors", "llm_error_type", "steps_fast", "steps_slow", "prompt_tokens",
+                "completion_tokens", "cost_usd", "unpriced"}
 INSTANCE_FIELDS = {"active_sessions"}
 
 
@@ -357,6 +363,12 @@ def _events(s: Scenario, inst: str, m: int, scale: int) -> Dict[Tuple[str, Label
             ev[(C.UNPRICED_TOKENS.name, ((C.L_MODEL, model), (C.L_TOKEN_TYPE, tt)))] = n * scale if ml.unpriced else 0
         ev[(C.COST.name, ((C.L_MODEL, model), (C.L_PROVIDER, "nous")))] = \
             0.0 if ml.unpriced else ml.cost_usd * scale
+        steps = {STEP_SECONDS["fast"]: ml.steps_fast * scale, STEP_SECONDS["slow"]: ml.steps_slow * scale}
+        st = ((C.L_MODEL, model), (C.L_STEP_TYPE, STEP_TYPE))
+        for le in C.STEP_DURATION.buckets:
+            ev[(C.STEP_DURATION.name + "_bucket", st + ((C.L_LE, le_value(le)),))] = \
+                sum(n for sec, n in steps.items() if sec <= le)
+        ev[(C.STEP_DURATION.name + "_bucket", st + ((C.L_LE, "+Inf"),))] = sum(steps.values())
     for outcome in C.SESSION_OUTCOMES:
         n = load.sessions_completed if outcome == "completed" else load.sessions_failed if outcome == "failed" else 0
         ev[(C.SESSIONS.name, ((C.L_OUTCOME, outcome),))] = n * scale

@@ -62,6 +62,14 @@ def _threshold_x3(cfg: Config, rec, alerts):
     return rec, alerts
 
 
+def _step_threshold_of_turns(cfg: Config, rec, alerts):
+    """HermesStepLatencyHigh written with the turn latency threshold (30 s) instead of the step one."""
+    from dataclasses import replace
+    wrong = replace(cfg, thresholds=replace(cfg.thresholds, step_p95_seconds=cfg.thresholds.latency_p95_seconds))
+    _alert(alerts, C.A_STEP_LATENCY).update(_alert(_files(wrong)[1], C.A_STEP_LATENCY))
+    return rec, alerts
+
+
 def _for_dropped(cfg: Config, rec, alerts):
     del _alert(alerts, C.A_TOOL_ERROR_RATE)["for"]
     return rec, alerts
@@ -90,6 +98,8 @@ MUTANTS = (
     Mutant("the seed chapter's original rules", None, seed_files=True, hint=("tool timeouts", "token spike")),
     Mutant("HermesToolErrorRate threshold three times too high", _threshold_x3, hint=("tool outage",)),
     Mutant("`for` dropped from HermesToolErrorRate", _for_dropped, hint=("tool outage", "tool timeouts")),
+    Mutant("HermesStepLatencyHigh compares with the turn latency threshold (30s)", _step_threshold_of_turns,
+           hint=("slow LLM steps",)),
     Mutant('status!="success" narrowed to status="error"', _status_narrowed,
            hint=("tool timeouts", "tool calls blocked", "tool calls cancelled")),
     Mutant("HermesTokenSpike without its absolute floor", _floor_removed, hint=("token spike on trivial traffic",)),

@@ -222,6 +222,22 @@ class Oracle:
         """More than 1% of the turns of the last 5 minutes took longer than latency_p99_seconds."""
         return {(): self._share_slower(at, self.t.latency_p99_seconds, 0.01)}
 
+    def step_latency(self, at: int) -> Dict[Labels, Tri]:
+        """Per model: more than 5% of its reasoning steps of the last 5 minutes took longer than
+        step_p95_seconds (its P95 is above it)."""
+        seconds = self.t.step_p95_seconds
+        out: Dict[Labels, Tri] = {}
+        for model in self.fleet.models:
+            if seconds not in C.STEP_DURATION.buckets:
+                out[((C.L_MODEL, model),)] = None  # only bucket boundaries are judged without interpolation
+                continue
+            bucket = C.STEP_DURATION.name + "_bucket"
+            every = self.window(bucket, at, 5, **{C.L_MODEL: model, C.L_LE: "+Inf"})
+            within = self.window(bucket, at, 5, **{C.L_MODEL: model, C.L_LE: le_value(seconds)})
+            slower = Window(every.total - within.total, every.exact and within.exact, every.present)
+            out[((C.L_MODEL, model),)] = self._ratio_above(slower, every, 0.05)
+        return out
+
     def tool_error_rate(self, at: int) -> Dict[Labels, Tri]:
         """Per tool: of its calls in the last 5 minutes, more than tool_error_rate did not succeed (errors,
         timeouts, cancellations, blocks), and there were at least tool_error_min_calls of them."""
@@ -362,6 +378,7 @@ class Oracle:
         return {
             (C.A_HIGH_LATENCY, C.WARNING): (self.high_latency, f.high_latency),
             (C.A_CRITICAL_LATENCY, C.CRITICAL): (self.critical_latency, f.critical_latency),
+            (C.A_STEP_LATENCY, C.WARNING): (self.step_latency, f.step_latency),
             (C.A_TOOL_ERROR_RATE, C.WARNING): (self.tool_error_rate, f.tool_error_rate),
             (C.A_LLM_ERROR_RATE, C.WARNING): (self.llm_error_rate, f.llm_error_rate),
             (C.A_INSTANCE_DOWN, C.CRITICAL): (self.instance_down, f.instance_down),

@@ -6,7 +6,7 @@
 
 Scenario kinds (one fault each, drawn with a start and a length): steady traffic (no fault), traffic
 ramps (the load steps up several times), tool outages, tool timeouts, cancelled or blocked tool calls,
-LLM rate limiting, latency surges, failing turns, cost surges, token spikes on large and on trivial
+LLM rate limiting, latency surges, slow LLM steps of one model, failing turns, cost surges, token spikes on large and on trivial
 traffic (0.1 tokens/s jumping to 0.5), unpriced models, dropping task completion, sessions near
 capacity, no traffic at all; and
 availability events: instance restarts (counters reset), scrape gaps, instances down, instances that
@@ -63,6 +63,14 @@ def _latency_surge(draw, fleet, minutes):
                                                ("turns_very_slow", draw(st.sampled_from((0, 1, 2, 5))))))
 
 
+def _slow_steps(draw, fleet, minutes):
+    """One model's steps slow down: 1-5 steps of 20 s a minute among 0-60 fast ones (2% to 100% slow)."""
+    start, end = _window(draw, minutes)
+    return Fault("slow LLM steps", start, end, (("steps_fast", draw(st.sampled_from((0, 4, 19, 60)))),
+                                                ("steps_slow", draw(st.sampled_from((1, 2, 5))))),
+                 draw(st.sampled_from(fleet.models)))
+
+
 def _turn_errors(draw, fleet, minutes):
     start, end = _window(draw, minutes)
     return Fault("turns failing", start, end, (("turns_error", draw(st.sampled_from((1, 2, 5, 10)))),))
@@ -111,8 +119,8 @@ def _no_traffic(draw, fleet, minutes):
     start, end = _window(draw, minutes)
     return Fault("no traffic", start, end, tuple((f, 0) for f in (
         "turns_fast", "turns_slow", "turns_slower", "turns_very_slow", "turns_error", "turns_interrupted", "tool_calls",
-        "tool_failures", "llm_requests", "llm_errors", "prompt_tokens", "completion_tokens", "sessions_completed",
-        "sessions_failed")) + (("cost_usd", 0.0),))
+        "tool_failures", "llm_requests", "llm_errors", "steps_fast", "steps_slow", "prompt_tokens",
+        "completion_tokens", "sessions_completed", "sessions_failed")) + (("cost_usd", 0.0),))
 
 
 def _ramp(draw, fleet, minutes):
@@ -129,6 +137,7 @@ KINDS: Dict[str, Callable] = {
     "tool calls blocked": _tool_failures("blocked", "tool calls blocked"),
     "LLM rate limiting": _rate_limit,
     "latency surge": _latency_surge,
+    "slow LLM steps": _slow_steps,
     "turns failing": _turn_errors,
     "cost surge": _cost_surge,
     "token spike": _token_spike,
@@ -148,12 +157,12 @@ def base_loads(draw) -> Load:
     if busy == "none":
         return Load()
     if busy == "trivial":  # 0.1 tokens/s: the seed's token-spike false alarm lived here
-        return Load(turns_fast=1, tool_calls=1, llm_requests=1, prompt_tokens=6, cost_usd=2 ** -10,
+        return Load(turns_fast=1, tool_calls=1, llm_requests=1, steps_fast=1, prompt_tokens=6, cost_usd=2 ** -10,
                     sessions_completed=draw(st.sampled_from((0, 1))))
     n = 1 if busy == "light" else 4
     return Load(turns_fast=5 * n, turns_slow=draw(st.sampled_from((0, 0, 1))),
                 turns_interrupted=draw(st.sampled_from((0, 0, 1, 5))), tool_calls=4 * n,
-                llm_requests=6 * n, prompt_tokens=3000 * n, completion_tokens=400 * n,
+                llm_requests=6 * n, steps_fast=6 * n, prompt_tokens=3000 * n, completion_tokens=400 * n,
                 cost_usd=draw(st.sampled_from((0.0625, 0.375, 1.0))) * n, sessions_completed=2 * n,
                 sessions_failed=draw(st.sampled_from((0, 0, 1))),
                 active_sessions=draw(st.sampled_from((2, 10, 20))))
