@@ -765,13 +765,13 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
     return cfg
 
 
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 #: a Kubernetes label key (optional DNS-subdomain prefix, then a name) and value
 _K8S_LABEL_KEY = re.compile(r"(?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _K8S_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 #: a Kubernetes namespace or port name (an RFC 1123 label; port names at most 15 characters)
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_SD_FILE = re.compile(r".+\.(json|ya?ml)")
+#: a file_sd_configs file name as Prometheus accepts it (discovery/file: patFileSDName): a * only in the base name
+_SD_FILE = re.compile(r"[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)")
 #: a job name the rules' and the Operator's selectors can quote as is
 _LABEL_VALUE_SAFE = re.compile(r"[^\"|\\\n]+")
 
@@ -781,7 +781,8 @@ def _validate_deployment(cfg: Config, path: Optional[str]) -> Config:
     for name, value in cfg.prometheus.external_labels.items():
         key = f"prometheus.external_labels.{name}"
         if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
-            raise _fail(path, key, "a label name is letters, digits and _, not starting with a digit or __")
+            raise _fail(path, key, "a label name is letters, digits and _, not starting with a digit or __, "
+                        f"got {_show(name)}")
         if name in ("job", "instance"):
             raise _fail(path, key, "job and instance are set per target; an external label cannot replace them")
         if not value:
@@ -793,49 +794,56 @@ def _validate_deployment(cfg: Config, path: Optional[str]) -> Config:
 
     def sd_files(files: Tuple[str, ...], key: str) -> None:
         for i, f in enumerate(files):
-            if not _SD_FILE.fullmatch(f) or "*" in os.path.dirname(f):
+            if not _SD_FILE.fullmatch(f):
                 raise _fail(path, f"{key}[{i}]", "a target file ends in .json, .yml or .yaml (a * only in "
-                            f"the file name), got {f!r}")
+                            f"the file name), got {_show(f)}")
 
     def k8s_labels(labels: Mapping[str, str], key: str) -> None:
         for k, v in labels.items():
             if not _K8S_LABEL_KEY.fullmatch(k) or not _K8S_LABEL_VALUE.fullmatch(v):
-                raise _fail(path, f"{key}.{k}", f"not a Kubernetes label: {k}={v!r}")
+                raise _fail(path, f"{key}.{k}", f"not a Kubernetes label: {_show(k)}={_show(v)}")
 
     def port_name(name: str, key: str) -> None:
         if not (_DNS_LABEL.fullmatch(name) and len(name) <= 15 and re.search("[a-z]", name)):
             raise _fail(path, key, "a Kubernetes port name: at most 15 lower-case letters, digits and -, "
-                        f"with a letter, got {name!r}")
+                        f"with a letter, got {_show(name)}")
     sd_files(cfg.discovery.file_sd, "discovery.file_sd")
     for i, ns in enumerate(k8s.namespaces):
         if not _DNS_LABEL.fullmatch(ns):
-            raise _fail(path, f"discovery.kubernetes.namespaces[{i}]", f"not a Kubernetes namespace: {ns!r}")
+            raise _fail(path, f"discovery.kubernetes.namespaces[{i}]", f"not a Kubernetes namespace: {_show(ns)}")
     k8s_labels(k8s.pod_labels, "discovery.kubernetes.pod_labels")
     port_name(k8s.port_name, "discovery.kubernetes.port_name")
     jobs = set(cfg.selectors.jobs) | {f"{cfg.selectors.jobs[0]}-pods"}
     for name in ("node", "redis"):
         e: ScrapedExporter = getattr(cfg.exporters, name)
         key = f"exporters.{name}"
-        if not _LABEL_VALUE_SAFE.fullmatch(e.job):
-            raise _fail(path, f"{key}.job", f"a job name without quotes or |, got {e.job!r}")
+        if not _LABEL_VALUE_SAFE.fullmatch(e.job) or e.job != e.job.strip():
+            raise _fail(path, f"{key}.job", f"a job name without quotes, | or spaces at either end, got {_show(e.job)}")
         if e.enabled and e.job in jobs:
-            raise _fail(path, f"{key}.job", f"{e.job!r} is already a job of this config: the rules would read it")
+            raise _fail(path, f"{key}.job", f"{_show(e.job)} is already a job of this config: the rules would read it")
         jobs.add(e.job)
         for i, t in enumerate(e.targets):
-            try:
-                parse_address(t)
-            except ValueError as err:
-                raise _fail(path, f"{key}.targets[{i}]", str(err)) from None
+            if not is_host_port(t):
+                raise _fail(path, f"{key}.targets[{i}]", "expected HOST:PORT (a host name or IP address, a port "
+                            f"from 1 to 65535), got {_show(t)}")
         sd_files(e.file_sd, f"{key}.file_sd")
         if e.enabled and not (e.targets or e.file_sd):
             raise _fail(path, f"{key}.targets", "an enabled exporter needs targets or file_sd")
         k8s_labels(e.service_labels, f"{key}.service_labels")
         port_name(e.port_name, f"{key}.port_name")
     if cfg.operator.namespace and not _DNS_LABEL.fullmatch(cfg.operator.namespace):
-        raise _fail(path, "operator.namespace", f"not a Kubernetes namespace: {cfg.operator.namespace!r}")
+        raise _fail(path, "operator.namespace", f"not a Kubernetes namespace: {_show(cfg.operator.namespace)}")
     k8s_labels(cfg.operator.labels, "operator.labels")
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", cfg.scale_out.remote_write_url):
-        raise _fail(path, "scale_out.remote_write_url", "must be an http(s) URL")
+    url = cfg.scale_out.remote_write_url
+    parts = urllib.parse.urlsplit(url) if re.fullmatch(r"[!-~]+", url) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc \
+            or parts.fragment or "{{" in url:
+        raise _fail(path, "scale_out.remote_write_url", "must be an http(s) URL with a host, no credentials "
+                    f"(a scraper reads those from a file), no #fragment, got {_show(url)}")
+    try:
+        parts.port
+    except ValueError:
+        raise _fail(path, "scale_out.remote_write_url", f"has a bad port: {_show(url)}") from None
     return cfg
 
 
