@@ -34,6 +34,10 @@ import urllib.parse
 import urllib.request
 from typing import Dict, Iterator, List, Optional, Sequence
 
+import yaml
+
+from ..config import duration_seconds
+from .history import rule_stages
 from .servers import Server, _run, find_binary, free_port
 
 #: flags of the central store (besides where it listens and stores): see the module docstring
@@ -114,6 +118,24 @@ def replay_rules(rule_files: Sequence[str], store_url: str, start: float, end: f
                           *RULER_FLAGS], capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"vmalert -replay failed ({out.returncode}):\n{(out.stdout + out.stderr)[-2000:]}")
+
+
+def replay_recording_rules(rule_files: Sequence[str], store: Server, start: float, end: float, workdir: str,
+                           step: int = 60) -> int:
+    """Backfill every recording rule of `rule_files` over [start, end] into the store at `store`: group by
+    group (each at its own `interval`, else `step` s), in the stages `history.rule_stages` gives (a group
+    that reads another's recorded series after it), flushing the store after each stage so the next one
+    reads what it wrote. Returns the number of groups replayed."""
+    n = 0
+    for k, groups in enumerate(rule_stages(rule_files)):
+        for g in groups:
+            path = os.path.join(workdir, f"replay-{k}-{n}.yml")
+            with open(path, "w", encoding="utf-8") as f:
+                yaml.safe_dump({"groups": [g]}, f, sort_keys=False)
+            replay_rules([path], store.url, start, end, step=int(duration_seconds(g.get("interval") or f"{step}s")))
+            n += 1
+        force_flush(store)
+    return n
 
 
 def dry_run(rule_files: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess:
