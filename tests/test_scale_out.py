@@ -8,6 +8,8 @@ import json
 import math
 import re
 import time
+import urllib.request
+from typing import List
 
 import pytest
 import yaml
@@ -19,10 +21,10 @@ from hermes_dash.config import DEFAULT, config_from_mapping, duration_seconds
 from hermes_dash.harness.e2e import (HISTORY_FLEET, HISTORY_PORTS, LIVE_CONFIG, LIVE_FLEET, LIVE_LABELS, LIVE_RECEIVED,
                                      METRICSQL_CHANGES, Recorder, history_faults, received_by, run_live_faults,
                                      wait_for)
-from hermes_dash.harness.history import run_promtool
+from hermes_dash.harness.history import rule_stages
 from hermes_dash.harness.servers import alertmanager, free_ports, prometheus, prometheus_agent
 from hermes_dash.harness.simulate import Fleet
-from hermes_dash.harness.victoria import (dry_run, force_flush, import_openmetrics, instant, replay_rules,
+from hermes_dash.harness.victoria import (dry_run, force_flush, import_openmetrics, instant, replay_recording_rules,
                                           rule_files_of, victoria_metrics, vmagent, vmalert)
 
 from conftest import ROOT, require_tool
@@ -134,30 +136,25 @@ def test_prometheus_in_agent_mode_runs_the_scraper_config_as_generated(tmp_path)
 # --- the same backfilled history in VictoriaMetrics and in Prometheus ------------------------------------
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory):
-    """test_e2e's history (6 h 10 min of 3 agents at one scrape a minute: a tool outage, LLM rate limiting,
-    a cost surge, a crash) in both engines: Prometheus 2.42 (promtool blocks) and VictoriaMetrics 1.79
-    (/api/v1/import/prometheus, then the recording rules replayed by `vmalert -replay`). Yields
+def stores(history, tmp_path_factory):
+    """The end-to-end tests' history (6 h 10 min of 3 agents at one scrape a minute: a tool outage, LLM rate
+    limiting, a cost surge, a crash) in both engines: Prometheus 2.42 (conftest's `history`: promtool blocks,
+    recording rules backfilled by promtool) and VictoriaMetrics 1.79 (the same simulation, imported through
+    /api/v1/import/prometheus, recording rules replayed by `vmalert -replay`, stage by stage). Yields
     (prometheus, victoria-metrics, start, end)."""
-    for tool in ("promtool", "prometheus", "victoria-metrics", "vmalert"):
+    for tool in ("victoria-metrics", "vmalert"):
         require_tool(tool)
+    prom, end = history
     work = tmp_path_factory.mktemp("stores")
-    end = time.time() // 60 * 60
     start = end - HOURS * 3600 - 600
     files = Fleet(HISTORY_FLEET, ports=HISTORY_PORTS).backfill(
         start, end, 60, str(work / "openmetrics"), DEFAULT.selectors.job, faults_at=history_faults(end))
-    (work / "prom-data").mkdir()
-    for f in files:
-        run_promtool(["tsdb", "create-blocks-from", "openmetrics", f, str(work / "prom-data")], f)
-    (work / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
     # the response cache would keep what a query saw before the replay wrote the recorded series
-    with victoria_metrics(str(work), extra_args=["-search.disableCache"]) as vm, \
-            prometheus(str(work / "prometheus.yml"), str(work), data_dir=str(work / "prom-data")) as prom:
+    with victoria_metrics(str(work), extra_args=["-search.disableCache"]) as vm:
         for f in files:
             import_openmetrics(vm, f)
         force_flush(vm)
-        replay_rules([str(ROOT / "rules" / RECORDING_FILE)], vm.url, start, end, step=60)
-        force_flush(vm)
+        replay_recording_rules([str(ROOT / "rules" / RECORDING_FILE)], vm, start, end, str(work))
         yield prom, vm, start, end
 
 
@@ -172,7 +169,7 @@ def test_every_panel_returns_data_from_victoria_metrics(stores):
     assert empty == [], "panels with no data:\n" + "\n".join(empty)
     names = [r.rule.name for g in recording_groups(DEFAULT) for r in g.rules]
     missing = [n for n in names if not has_data(vm.query_range(n, end - HOURS * 3600, end, 60, timeout=60))]
-    assert (len(queries), missing) == (39, [])
+    assert (len(queries), missing) == (68, [])
 
 
 def _window(expr: str) -> float:
@@ -194,48 +191,75 @@ def _agree(a: float, b: float) -> bool:
 YOUNG_SERIES_DIFFER = {"hermes:cost_usd:increase24h", "hermes_instance:cost_usd:increase24h"}
 
 
-def test_recording_rules_evaluate_alike_on_prometheus_and_victoria_metrics(stores):
-    """Each recording rule's expression, evaluated by Prometheus 2.42 and by VictoriaMetrics 1.79 at the same
-    instants over the same backfilled samples, gives the same series with the same values.
+def _disagreements(rule, prom, other, t) -> List[str]:
+    p, v = _values(prom, rule.expr, t), _values(other, rule.expr, t)
+    return [f"{rule.rule.name} at {t:.0f} {dict(k)}: prometheus {p.get(k)} victoria-metrics {v.get(k)}"
+            for k in sorted(set(p) | set(v)) if k not in p or k not in v or not _agree(p[k], v[k])]
 
-    Compared: every 10 min on the scrape grid (samples every 60 s on whole minutes, instants on whole
-    minutes) where the rule's window lies inside the history, starts after every series' first sample and
-    stays clear of the crash (its gap and restart); rules whose window is longer than the history, at every
-    instant from 10 min in to the crash. There both engines compute the same quantity: they read the same
-    samples on the window's edges (PromQL needs no extrapolation; MetricsQL's `last - previous sample` is
-    the same difference), so only the order of float additions differs. Tolerance 1e-9 relative + 1e-12
-    absolute: orders of magnitude above double rounding over these sums (2e-16 per operation), 6 below the
-    smallest real difference between the two estimators (2e-3, off the grid or on a young series). Not
-    flaky: the history is seeded, its timestamps fixed, nothing is live. Off the grid, or over a series
-    born or restarted inside the window, the engines differ by design (docs/deployment.md); the exclusions
-    keep those out, and YOUNG_SERIES_DIFFER is exactly the set of long-window rules that differ."""
+
+def _stages():
+    """The recording rules by backfill stage: [rules reading raw series], [rules reading recorded ones]."""
+    names = [{g["name"] for g in stage} for stage in rule_stages([str(ROOT / "rules" / RECORDING_FILE)])]
+    groups = recording_groups(DEFAULT)
+    return [[r for g in groups if g.name in stage for r in g.rules] for stage in names]
+
+
+def test_recording_rules_evaluate_alike_on_prometheus_and_victoria_metrics(stores, tmp_path):
+    """Each recording rule's expression, evaluated by Prometheus 2.42 and by VictoriaMetrics 1.79 at the same
+    instants over the same samples, gives the same series with the same values.
+
+    Rules on raw series: compared every 10 min on the scrape grid (samples every 60 s on whole minutes,
+    instants on whole minutes) where the rule's window lies inside the history, starts after every series'
+    first sample and stays clear of the crash (its gap and restart); rules whose window is longer than the
+    history, at every instant from 10 min in to the crash. There both engines compute the same quantity:
+    they read the same samples on the window's edges (PromQL needs no extrapolation; MetricsQL's `last -
+    previous sample` is the same difference). Rules on recorded series (the SLO window sums): each engine
+    records at its own instants (promtool off the grid, vmalert on it), so they are compared on the same
+    input, Prometheus' recorded series copied sample for sample into a second VictoriaMetrics, at every
+    instant. Then only the order of float additions differs: tolerance 1e-9 relative + 1e-12 absolute,
+    orders of magnitude above double rounding over these sums (2e-16 per operation), 6 below the smallest
+    real difference between the two estimators (2e-3, off the grid or on a young series). Not flaky: the
+    history is seeded, its timestamps fixed, nothing is live. Off the grid, or over a series born or
+    restarted inside the window, the engines differ by design (docs/deployment.md); the exclusions keep
+    those out, and YOUNG_SERIES_DIFFER is exactly the set of long-window rules that differ."""
     prom, vm, start, end = stores
     crash_from, crash_to = [(a, b) for a, b, f in history_faults(end) if f == "crash"][0]
     history = end - start
     instants = [end - k * 600 for k in range(int(history // 600) + 1)]
+    raw_rules, chained = _stages()
     compared, long_differ, disagree = {}, set(), []
-    for g in recording_groups(DEFAULT):
-        for r in g.rules:
-            w = _window(r.expr)
-            for t in instants:
-                clear_of_crash = t < crash_from - 60 or t - w > crash_to + 60
-                if w < history - 600:
-                    if not (t - w >= start + 600 and clear_of_crash):
-                        continue
-                elif not (start + 600 <= t < crash_from - 60):  # one sample: PromQL has no rate, MetricsQL 0
+    for r in raw_rules:
+        w = _window(r.expr)
+        for t in instants:
+            clear_of_crash = t < crash_from - 60 or t - w > crash_to + 60
+            if w < history - 600:
+                if not (t - w >= start + 600 and clear_of_crash):
                     continue
-                p, v = _values(prom, r.expr, t), _values(vm, r.expr, t)
+            elif not (start + 600 <= t < crash_from - 60):  # one sample: PromQL has no rate, MetricsQL 0
+                continue
+            compared[r.rule.name] = compared.get(r.rule.name, 0) + 1
+            bad = _disagreements(r, prom, vm, t)
+            if bad and w >= history - 600:
+                long_differ.add(r.rule.name)
+            disagree += bad[:1] if w < history - 600 else []
+    # the recorded series the chained rules read, as Prometheus recorded them, into a VictoriaMetrics of their own
+    read = sorted({r.rule.name for r in raw_rules for c in chained
+                   if re.search(rf"(?<![\w:]){re.escape(r.rule.name)}(?![\w:])", c.expr)})
+    series = instant(prom, f'{{__name__=~"{"|".join(map(re.escape, read))}"}}[{int(history) + 600}s]', end)
+    lines = [json.dumps({"metric": s["metric"], "values": [float(v) for _, v in s["values"]],
+                         "timestamps": [round(float(ts) * 1000) for ts, _ in s["values"]]}) for s in series]
+    with victoria_metrics(str(tmp_path), extra_args=["-search.disableCache"]) as copy:
+        req = urllib.request.Request(copy.url + "/api/v1/import", data="\n".join(lines).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=60).read()
+        force_flush(copy)
+        for r in chained:
+            for t in instants[:-1]:
                 compared[r.rule.name] = compared.get(r.rule.name, 0) + 1
-                bad = sorted(k for k in set(p) | set(v) if k not in p or k not in v or not _agree(p[k], v[k]))
-                if bad and w >= history - 600:
-                    long_differ.add(r.rule.name)
-                elif bad:
-                    k = bad[0]
-                    disagree.append(f"{r.rule.name} at end-{(end - t) / 60:g}m {dict(k)}: "
-                                    f"prometheus {p.get(k)} victoria-metrics {v.get(k)}")
+                disagree += _disagreements(r, prom, copy, t)[:1]
     assert disagree == []
     assert long_differ == YOUNG_SERIES_DIFFER
-    assert len(compared) == 39 and min(compared.values()) >= 5, compared
+    assert len(read) == 4 and {s["metric"]["__name__"] for s in series} == set(read), read
+    assert len(compared) == 76 and min(compared.values()) >= 5, compared
 
 
 def test_vmalert_accepts_the_generated_rule_files_and_refuses_a_broken_one(tmp_path):
