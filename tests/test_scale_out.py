@@ -103,6 +103,69 @@ def test_sharded_vmagents_vmalert_and_victoria_metrics_deliver_what_one_promethe
     assert recorder.label_names() == {name: {frozenset(labels)} for name, labels in LIVE_LABELS.items()}
 
 
+def test_two_clusters_in_one_store_alert_per_cluster(tmp_path):
+    """Live: two clusters' vmagents, whose generated scraper configs differ only in
+    `prometheus.external_labels` (cluster a, cluster b), write into one VictoriaMetrics, where vmalert runs
+    the rules generated with `selectors.cluster_label: cluster`. A tool outage in cluster a fires
+    HermesToolErrorRate for cluster a only; a crash in cluster b fires HermesInstanceDown for that agent in
+    cluster b; each delivered alert carries exactly its rule's labels plus `cluster`."""
+    for tool in ("victoria-metrics", "vmagent", "vmalert", "prometheus-alertmanager"):
+        require_tool(tool)
+    *ports, am_port, vm_port = free_ports(6)
+    clusters = {"a": ports[:2], "b": ports[2:]}
+    base = merged(yaml.safe_load(LIVE_CONFIG), METRICSQL_CHANGES)
+    base["prometheus"].update(targets=[], alertmanagers=[f"127.0.0.1:{am_port}"])
+    base.update(selectors={"cluster_label": "cluster"}, discovery={"file_sd": [TARGET_FILE]},
+                scale_out={"remote_write_url": f"http://127.0.0.1:{vm_port}/api/v1/write"})
+    cfg = config_from_mapping(base)  # the ruler's: rules and routing keep `cluster`
+    write_all(str(tmp_path), {p: t for p, t in generated_files(cfg, ("rules",)).items()})
+    for name, shard in clusters.items():  # each cluster's scrapers: the same config but for its name
+        scraper = config_from_mapping(merged(base, {"prometheus": {"external_labels": {"cluster": name}}}))
+        write_all(str(tmp_path / name), {
+            "scraper.yml": generated_files(scraper, ("deploy",))[f"deploy/{SCRAPER_FILE}"],
+            TARGET_FILE: json.dumps([{"targets": [f"127.0.0.1:{p}" for p in shard]}])})
+    recorder = Recorder()
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(cfg, webhook_url=recorder.url)))
+    half = dataclasses.replace(LIVE_FLEET, instances=2, sessions_per_minute=LIVE_FLEET.sessions_per_minute / 2)
+    fleets = {name: Fleet(half, ports=shard) for name, shard in clusters.items()}
+    for f in fleets.values():
+        f.serve(tick_seconds=0.5)
+
+    def firing_notified():
+        return {(a["labels"]["alertname"], a["labels"].get("cluster"),
+                 a["labels"].get("instance") or a["labels"].get("tool_name"))
+                for _, body in list(recorder.got) for a in body["alerts"] if a["status"] == "firing"}
+    down = fleets["b"].agents[1].name
+    try:
+        with contextlib.ExitStack() as stack:
+            am = stack.enter_context(alertmanager(str(tmp_path / "alertmanager.yml"), str(tmp_path), port=am_port))
+            vm = stack.enter_context(victoria_metrics(str(tmp_path), port=vm_port))
+            for name in clusters:
+                stack.enter_context(vmagent(f"vmagent-{name}", str(tmp_path / name / "scraper.yml"),
+                                            cfg.scale_out.remote_write_url, str(tmp_path)))
+            time.sleep(3)  # a first query only once series can be there (1.79 caches "nothing found" for 10 s)
+            assert wait_for(lambda: sorted(r["metric"]["cluster"] for r in instant(
+                vm, 'up{job="hermes-agent"} == 1', nocache=1)) == ["a", "a", "b", "b"], 30)
+            stack.enter_context(vmalert(rule_files_of(str(tmp_path / "rules")), vm.url, [am.url], str(tmp_path),
+                                        evaluation_interval=cfg.prometheus.evaluation_interval))
+            time.sleep(4)
+            assert firing_notified() == set()
+            fleets["a"].set_fault("tool_outage")
+            assert wait_for(lambda: ("HermesToolErrorRate", "a", "web_search") in firing_notified(), 40)
+            fleets["b"].crash(1)
+            assert wait_for(lambda: ("HermesInstanceDown", "b", down) in firing_notified(), 40)
+            time.sleep(3)  # late notifications count
+    finally:
+        for f in fleets.values():
+            f.stop()
+        recorder.close()
+    assert firing_notified() == {("HermesToolErrorRate", "a", "web_search"), ("HermesInstanceDown", "b", down)}
+    assert recorder.label_names() == {name: {frozenset(LIVE_LABELS[name] | {"cluster"})}
+                                      for name in ("HermesToolErrorRate", "HermesInstanceDown")}
+    assert received_by(recorder.delivered()) == {
+        "slack-platform": {"HermesToolErrorRate", "HermesInstanceDown"}, "pagerduty-critical": {"HermesInstanceDown"}}
+
+
 def test_prometheus_in_agent_mode_runs_the_scraper_config_as_generated(tmp_path):
     """The other scraper: Prometheus 2.42 with --enable-feature=agent runs deploy/scale-out/scraper.yml as
     generated (its `remote_write` included) and every agent's samples reach VictoriaMetrics under job
