@@ -35,11 +35,11 @@ from hermes_dash.build.deploy import SCRAPER_FILE  # noqa: E402
 from hermes_dash.build.lint import dashboard_exprs, grafana_expand  # noqa: E402
 from hermes_dash.build.rules import RECORDING_FILE  # noqa: E402
 from hermes_dash.config import DEFAULT, config_from_mapping  # noqa: E402
-from hermes_dash.harness.history import backfill_rules, run_promtool  # noqa: E402
+from hermes_dash.harness.history import backfill_recording_rules, run_promtool  # noqa: E402
 from hermes_dash.harness.servers import free_ports, prometheus  # noqa: E402
 from hermes_dash.harness.simulate import Fleet, FleetSpec  # noqa: E402
 from hermes_dash.harness.victoria import (force_flush, import_openmetrics, instant, metric_values,  # noqa: E402
-                                          metrics_text, package_version, replay_rules, rule_files_of,
+                                          metrics_text, package_version, replay_recording_rules, rule_files_of,
                                           victoria_metrics, vmagent, vmalert)
 
 JOB = DEFAULT.selectors.jobs[0]
@@ -177,14 +177,12 @@ def backfilled(a, spec, work):
         force_flush(vm)
         out["vm_import_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        replay_rules(rules, vm.url, start, end, step=60, timeout=1800)
-        force_flush(vm)
+        replay_recording_rules(rules, vm, start, end, vmwork)
         out["vm_rules_s"] = time.perf_counter() - t0
         shutil.rmtree(om)
-        with prometheus(cfg, work, data_dir=data, timeout=600) as prom:
-            t0 = time.perf_counter()
-            backfill_rules(prom.url, start, end, rules, data)
-            out["promtool_rules_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        backfill_recording_rules(start, end, rules, data, work)
+        out["promtool_rules_s"] = time.perf_counter() - t0
         with prometheus(cfg, work, data_dir=data, timeout=600) as prom:
             time.sleep(11)  # VictoriaMetrics' tag-filter cache: every series searchable
             qend, qstart = end, end - 6 * 3600
