@@ -22,7 +22,7 @@ from hermes_dash.harness.e2e import (HISTORY_FLEET, HISTORY_PORTS, LIVE_CONFIG, 
                                      METRICSQL_CHANGES, Recorder, history_faults, received_by, run_live_faults,
                                      wait_for)
 from hermes_dash.harness.history import rule_stages
-from hermes_dash.harness.servers import alertmanager, free_ports, prometheus, prometheus_agent
+from hermes_dash.harness.servers import alertmanager, free_ports, prometheus_agent
 from hermes_dash.harness.simulate import Fleet
 from hermes_dash.harness.victoria import (dry_run, force_flush, import_openmetrics, instant, replay_recording_rules,
                                           rule_files_of, victoria_metrics, vmagent, vmalert)
