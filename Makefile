@@ -41,7 +41,7 @@ hermes-venv: $(HERMES_VENV)/.stamp ## create .venv-hermes: the real hermes-agent
 wheel: venv ## build dist/hermes_dash-<version>-py3-none-any.whl (the plugin, and the default dashboards, rules, deploy files)
 	$(PY) -m pip wheel $(PIP_QUIET) --no-deps -w dist .
 
-system-deps: ## install promtool/prometheus/alertmanager (Debian/Ubuntu, as root) when missing
+system-deps: ## install promtool/prometheus/alertmanager/victoria-metrics (Debian/Ubuntu, as root) when missing
 	@bash scripts/system-deps.sh
 
 test: venv hermes-venv system-deps ## install what is missing, then run every test (test-rules included)
@@ -63,11 +63,12 @@ test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 demo: venv system-deps ## simulated fleet + Prometheus + Alertmanager on 127.0.0.1 with the generated config (Ctrl-C stops)
 	$(HD) demo $(DEMO_ARGS)
 
-bench: venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 7 minutes)
+bench: venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 7 minutes, bench_scale_out: about 10)
 	$(PY) bench/bench_instrumentation.py
 	$(PY) bench/bench_dashboards.py
 	$(PY) bench/bench_scenarios.py
 	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_scale_out.py
 
 docs: venv ## regenerate the generated tables of README.md and docs/*.md (metrics, alerts, recording rules)
 	$(HD) docs --write

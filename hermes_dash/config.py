@@ -269,6 +269,11 @@ class Prometheus:
     targets: Tuple[str, ...] = ("127.0.0.1:9464",)
     # ... and of the Alertmanagers.
     alertmanagers: Tuple[str, ...] = ("127.0.0.1:9093",)
+    # Labels the server adds to every series and alert it sends elsewhere (remote write, federation,
+    # Alertmanager): `global.external_labels` of prometheus.yml and of the scale-out scrapers' config
+    # (say {cluster: eu-1} to tell clusters apart in a central store), target labels of the Prometheus
+    # Operator monitors. Empty: none.
+    external_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,93 @@ class Grafana:
 
 
 @dataclass(frozen=True)
+class KubernetesPods:
+    """Kubernetes pod discovery of the agents: the `<job>-pods` job of the generated Prometheus configs
+    (kubernetes_sd_configs, role pod) and the PodMonitor of deploy/kubernetes/ (Prometheus Operator)."""
+    # Add the kubernetes_sd_configs job to prometheus.yml and the scrapers' config. The PodMonitor is
+    # generated either way (the Operator, not this flag, decides whether it is used).
+    enabled: bool = False
+    # Namespaces to look in; empty: every namespace the server may list.
+    namespaces: Tuple[str, ...] = ()
+    # The agents' pods carry these labels (a Kubernetes equality selector).
+    pod_labels: Mapping[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "hermes-agent"})
+    # The name of the container port that serves /metrics (the plugin's exporter.address port).
+    port_name: str = "metrics"
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """How the scrapers find the agents besides `prometheus.targets` (static targets). Every discovered
+    agent is scraped as job `selectors.job` (the first, when several) with its own `instance`."""
+    # Target files a deploy tool writes (file_sd_configs: JSON or YAML lists of {targets, labels}; a `*`
+    # in the file name matches several). Relative paths resolve against the config file's directory.
+    file_sd: Tuple[str, ...] = ()
+    kubernetes: KubernetesPods = field(default_factory=KubernetesPods)
+
+
+@dataclass(frozen=True)
+class ScrapedExporter:
+    """An exporter scraped beside the agents as its own job (the seed chapter's prometheus.yml scraped
+    node_exporter and redis_exporter). Off by default."""
+    enabled: bool = False
+    # The job name (its series are not Hermes': no rule or panel selects it).
+    job: str = ""
+    # HOST:PORT of each exporter, and/or target files as discovery.file_sd.
+    targets: Tuple[str, ...] = ()
+    file_sd: Tuple[str, ...] = ()
+    # Prometheus Operator: the ServiceMonitor selects Services carrying these labels, and scrapes their
+    # port of this name.
+    service_labels: Mapping[str, str] = field(default_factory=dict)
+    port_name: str = "metrics"
+
+
+@dataclass(frozen=True)
+class NodeExporter(ScrapedExporter):
+    """node_exporter (host CPU, memory, disk, network), port 9100 (seed: job `node`)."""
+    job: str = "node"
+    targets: Tuple[str, ...] = ("127.0.0.1:9100",)
+    service_labels: Mapping[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "node-exporter"})
+
+
+@dataclass(frozen=True)
+class RedisExporter(ScrapedExporter):
+    """redis_exporter (the Redis a Hermes deployment may share), port 9121 (seed: job `redis`)."""
+    job: str = "redis"
+    targets: Tuple[str, ...] = ("127.0.0.1:9121",)
+    service_labels: Mapping[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "redis-exporter"})
+
+
+@dataclass(frozen=True)
+class Exporters:
+    """Other exporters scraped beside the agents (not the plugin's own `exporter`), each opt-in."""
+    node: NodeExporter = field(default_factory=NodeExporter)
+    redis: RedisExporter = field(default_factory=RedisExporter)
+
+    def enabled(self) -> Tuple[ScrapedExporter, ...]:
+        """The exporters switched on, in a fixed order (node, redis)."""
+        return tuple(e for e in (self.node, self.redis) if e.enabled)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """deploy/kubernetes/: the Prometheus Operator resources (PrometheusRule, PodMonitor, ServiceMonitors)."""
+    # metadata.namespace of each resource; empty: none written (kubectl's namespace applies).
+    namespace: str = ""
+    # Extra metadata.labels, so that the Prometheus resource's ruleSelector / podMonitorSelector /
+    # serviceMonitorSelector picks them up (kube-prometheus-stack selects `release: <its release name>`).
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """deploy/scale-out/: scrapers (vmagent, or Prometheus in agent mode) that remote-write to a central
+    store, where a ruler (vmalert, Mimir's or Thanos' ruler) evaluates the same rule files."""
+    # Where the scrapers write: VictoriaMetrics /api/v1/write, Mimir /api/v1/push, Thanos Receive
+    # /api/v1/receive, Cortex /api/v1/push.
+    remote_write_url: str = "http://127.0.0.1:8428/api/v1/write"
+
+
+@dataclass(frozen=True)
 class Config:
     instrumentation: Instrumentation = field(default_factory=Instrumentation)
     exporter: Exporter = field(default_factory=Exporter)
@@ -317,6 +409,10 @@ class Config:
     alerting: Alerting = field(default_factory=Alerting)
     routing: Routing = field(default_factory=Routing)
     prometheus: Prometheus = field(default_factory=Prometheus)
+    discovery: Discovery = field(default_factory=Discovery)
+    exporters: Exporters = field(default_factory=Exporters)
+    operator: Operator = field(default_factory=Operator)
+    scale_out: ScaleOut = field(default_factory=ScaleOut)
 
 
 DEFAULT = Config()
@@ -684,13 +780,95 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
     return cfg
 
 
+#: a Kubernetes label key (optional DNS-subdomain prefix, then a name) and value
+_K8S_LABEL_KEY = re.compile(r"(?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_K8S_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+#: a Kubernetes namespace or port name (an RFC 1123 label; port names at most 15 characters)
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+#: a file_sd_configs file name as Prometheus accepts it (discovery/file: patFileSDName): a * only in the base name
+_SD_FILE = re.compile(r"[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)")
+#: a job name the rules' and the Operator's selectors can quote as is
+_LABEL_VALUE_SAFE = re.compile(r"[^\"|\\\n]+")
+
+
+def _validate_deployment(cfg: Config, path: Optional[str]) -> Config:
+    """The deployment sections: discovery, exporters, operator, scale_out, prometheus.external_labels."""
+    for name, value in cfg.prometheus.external_labels.items():
+        key = f"prometheus.external_labels.{name}"
+        if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            raise _fail(path, key, "a label name is letters, digits and _, not starting with a digit or __, "
+                        f"got {_show(name)}")
+        if name in ("job", "instance"):
+            raise _fail(path, key, "job and instance are set per target; an external label cannot replace them")
+        if not value:
+            raise _fail(path, key, "must not be empty")
+    k8s = cfg.discovery.kubernetes
+    if not (cfg.prometheus.targets or cfg.discovery.file_sd or k8s.enabled):
+        raise _fail(path, "prometheus.targets", "no agent to scrape: give targets, discovery.file_sd, or "
+                    "set discovery.kubernetes.enabled")
+
+    def sd_files(files: Tuple[str, ...], key: str) -> None:
+        for i, f in enumerate(files):
+            if not _SD_FILE.fullmatch(f):
+                raise _fail(path, f"{key}[{i}]", "a target file ends in .json, .yml or .yaml (a * only in "
+                            f"the file name), got {_show(f)}")
+
+    def k8s_labels(labels: Mapping[str, str], key: str) -> None:
+        for k, v in labels.items():
+            if not _K8S_LABEL_KEY.fullmatch(k) or not _K8S_LABEL_VALUE.fullmatch(v):
+                raise _fail(path, f"{key}.{k}", f"not a Kubernetes label: {_show(k)}={_show(v)}")
+
+    def port_name(name: str, key: str) -> None:
+        if not (_DNS_LABEL.fullmatch(name) and len(name) <= 15 and re.search("[a-z]", name)):
+            raise _fail(path, key, "a Kubernetes port name: at most 15 lower-case letters, digits and -, "
+                        f"with a letter, got {_show(name)}")
+    sd_files(cfg.discovery.file_sd, "discovery.file_sd")
+    for i, ns in enumerate(k8s.namespaces):
+        if not _DNS_LABEL.fullmatch(ns):
+            raise _fail(path, f"discovery.kubernetes.namespaces[{i}]", f"not a Kubernetes namespace: {_show(ns)}")
+    k8s_labels(k8s.pod_labels, "discovery.kubernetes.pod_labels")
+    port_name(k8s.port_name, "discovery.kubernetes.port_name")
+    jobs = set(cfg.selectors.jobs) | {f"{cfg.selectors.jobs[0]}-pods"}
+    for name in ("node", "redis"):
+        e: ScrapedExporter = getattr(cfg.exporters, name)
+        key = f"exporters.{name}"
+        if not _LABEL_VALUE_SAFE.fullmatch(e.job) or e.job != e.job.strip():
+            raise _fail(path, f"{key}.job", f"a job name without quotes, | or spaces at either end, got {_show(e.job)}")
+        if e.enabled and e.job in jobs:
+            raise _fail(path, f"{key}.job", f"{_show(e.job)} is already a job of this config: the rules would read it")
+        jobs.add(e.job)
+        for i, t in enumerate(e.targets):
+            if not is_host_port(t):
+                raise _fail(path, f"{key}.targets[{i}]", "expected HOST:PORT (a host name or IP address, a port "
+                            f"from 1 to 65535), got {_show(t)}")
+        sd_files(e.file_sd, f"{key}.file_sd")
+        if e.enabled and not (e.targets or e.file_sd):
+            raise _fail(path, f"{key}.targets", "an enabled exporter needs targets or file_sd")
+        k8s_labels(e.service_labels, f"{key}.service_labels")
+        port_name(e.port_name, f"{key}.port_name")
+    if cfg.operator.namespace and not _DNS_LABEL.fullmatch(cfg.operator.namespace):
+        raise _fail(path, "operator.namespace", f"not a Kubernetes namespace: {_show(cfg.operator.namespace)}")
+    k8s_labels(cfg.operator.labels, "operator.labels")
+    url = cfg.scale_out.remote_write_url
+    parts = urllib.parse.urlsplit(url) if re.fullmatch(r"[!-~]+", url) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc \
+            or parts.fragment or "{{" in url:
+        raise _fail(path, "scale_out.remote_write_url", "must be an http(s) URL with a host, no credentials "
+                    f"(a scraper reads those from a file), no #fragment, got {_show(url)}")
+    try:
+        parts.port
+    except ValueError:
+        raise _fail(path, "scale_out.remote_write_url", f"has a bad port: {_show(url)}") from None
+    return cfg
+
+
 def config_from_mapping(data: Mapping[str, Any], path: Optional[str] = None) -> Config:
     """Build a Config from a parsed YAML mapping (defaults for everything it leaves out)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise _fail(path, "<top>", f"expected a mapping, got {type(data).__name__}")
-    return _validate(_build(Config, data, path), path)
+    return _validate_deployment(_validate(_build(Config, data, path), path), path)
 
 
 def parse_yaml(text: str, path: Optional[str] = None) -> Any:

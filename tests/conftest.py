@@ -9,9 +9,10 @@ from prometheus_client import CollectorRegistry
 
 from hermes_dash.build.rules import RECORDING_FILE
 from hermes_dash.config import DEFAULT, Instrumentation, Price
+from hermes_dash.harness.e2e import HISTORY_FLEET, HISTORY_PORTS, history_faults
 from hermes_dash.harness.history import backfill_recording_rules, write_history
 from hermes_dash.harness.servers import prometheus
-from hermes_dash.harness.simulate import Fleet, FleetSpec
+from hermes_dash.harness.simulate import Fleet
 from hermes_dash.instrumentation import HermesMetrics
 
 #: the repository
@@ -66,11 +67,9 @@ def history(tmp_path_factory):
     data = work / "data"
     end = time.time() // 60 * 60
     start = end - HISTORY_HOURS * 3600 - 600
-    fleet = Fleet(FleetSpec(instances=3, tools=4, models=2, seed=3, noise=0.02, unpriced=(1,)),
-                  ports=[19464, 19465, 19466])
-    faults = [(end - 5 * 3600, end - 4 * 3600, "tool_outage"), (end - 3 * 3600, end - 2.5 * 3600, "rate_limit"),
-              (end - 2 * 3600, end - 1.5 * 3600, "cost_surge"), (end - 3600, end - 3000, "crash")]
-    write_history(fleet, start, end, 60, str(data), DEFAULT.selectors.job, faults_at=faults)
+    # the fleet and faults harness.e2e names, so the scale-out tests load the same history elsewhere
+    fleet = Fleet(HISTORY_FLEET, ports=HISTORY_PORTS)
+    write_history(fleet, start, end, 60, str(data), DEFAULT.selectors.job, faults_at=history_faults(end))
     cfg = work / "prometheus.yml"
     cfg.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n")
     backfill_recording_rules(start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data), str(work))

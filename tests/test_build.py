@@ -9,7 +9,8 @@ import yaml
 from hermes_dash import catalogue as C
 from hermes_dash.build import generated_files
 from hermes_dash.build.rules import ALERTS_FILE, RECORDING_FILE
-from hermes_dash.build.deploy import ALERTMANAGER_FILE, PROMETHEUS_FILE, PROMETHEUS_RULE_FILE
+from hermes_dash.build.deploy import (ALERTMANAGER_FILE, POD_MONITOR_FILE, PROMETHEUS_FILE, PROMETHEUS_RULE_FILE,
+                                      SCRAPER_FILE)
 from hermes_dash.build.text import YAML_MARK
 from hermes_dash.config import DEFAULT
 
@@ -27,7 +28,8 @@ def test_generated_files_are_marked_and_deterministic():
     first, second = generated_files(DEFAULT, ("rules", "deploy")), generated_files(DEFAULT, ("rules", "deploy"))
     assert first == second
     assert sorted(first) == sorted([f"rules/{RECORDING_FILE}", f"rules/{ALERTS_FILE}", f"deploy/{PROMETHEUS_FILE}",
-                                    f"deploy/{ALERTMANAGER_FILE}", f"deploy/{PROMETHEUS_RULE_FILE}"])
+                                    f"deploy/{ALERTMANAGER_FILE}", f"deploy/{PROMETHEUS_RULE_FILE}",
+                                    f"deploy/{POD_MONITOR_FILE}", f"deploy/{SCRAPER_FILE}"])
     assert all(text.startswith(YAML_MARK) for text in first.values())
 
 

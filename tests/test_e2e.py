@@ -11,9 +11,11 @@ import yaml
 from hermes_dash.build import generated_files, write_all
 from hermes_dash.config import DEFAULT, config_from_mapping
 from hermes_dash.build.deploy import alertmanager_config, prometheus_config
+from hermes_dash.harness.e2e import (LIVE_CONFIG, LIVE_FLEET, LIVE_LABELS, LIVE_RECEIVED, Recorder, received_by,
+                                     run_live_faults, wait_for)
 from hermes_dash.build.lint import grafana_expand, panels_of
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups
-from hermes_dash.harness.servers import WebhookReceiver, alertmanager, free_port, prometheus
+from hermes_dash.harness.servers import alertmanager, free_port, prometheus
 from hermes_dash.harness.simulate import Fleet, FleetSpec
 
 from conftest import HISTORY_HOURS as HOURS
@@ -88,64 +90,11 @@ def test_history_shows_the_faults_it_was_given(history):
 
 # --- live: simulator -> Prometheus -> Alertmanager -> receivers -----------------------------------------
 
-class Recorder(WebhookReceiver):
-    """Alertmanager's receivers post here; every notification is kept, by receiver."""
-
-    def __init__(self):
-        self.got = []
-        super().__init__(lambda receiver, body: self.got.append((receiver, body)))
-
-    def delivered(self):
-        """(receiver, alertname, severity, instance or tool) of every firing alert notified so far."""
-        return {(r, a["labels"]["alertname"], a["labels"]["severity"],
-                 a["labels"].get("instance") or a["labels"].get("tool_name") or "")
-                for r, body in list(self.got) for a in body["alerts"] if a["status"] == "firing"}
-
-
-def wait_for(check, timeout=40.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.25)
-    return False
-
-
-LIVE_CONFIG = """
-thresholds:
-  tool_error_rate: 0.3
-  tool_error_min_calls: 1
-  llm_error_rate: 0.3
-  llm_error_min_requests: 1
-  cost_per_hour_usd: 40
-  daily_cost_budget_usd: 1000000
-  daily_token_budget: 1.0e+15
-  token_spike_min_tokens_per_second: 1.0e+9
-  session_capacity_per_instance: 100000
-  task_completion_min_sessions: 1.0e+9
-alerting:
-  # the alerts under test fire at once; the others wait longer than any test runs, so a slow machine
-  # cannot make them fire (a latency surge also burns the latency SLO, for instance)
-  for_durations: {high_latency: 0s, critical_latency: 0s, tool_error_rate: 0s, llm_error_rate: 0s,
-                  instance_down: 0s, metrics_absent: 0s, cost_overrun: 0s, unpriced_tokens: 0s,
-                  daily_cost_budget: 1h, daily_token_budget: 1h, token_spike: 1h, sessions_near_capacity: 1h,
-                  task_completion_low: 1h, slo_page: 1h, slo_ticket: 1h}
-prometheus:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-routing:
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-  page_repeat_interval: 1h
-  finance_repeat_interval: 1h
-"""
-
-
 def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delivered(tmp_path):
     """Live: Prometheus scrapes the simulated fleet every second with the generated rules (a test config:
     `for` 0s, small thresholds); each fault switched on fires its alert, which reaches Alertmanager and is
-    delivered to the receiver its severity and team route to; HermesHighLatency, inhibited by
+    delivered to the receiver its severity and team route to, carrying exactly the labels its rule keeps
+    (harness.e2e's table, shared with the scale-out test); HermesHighLatency, inhibited by
     HermesCriticalLatency, is never delivered."""
     require_tool("promtool")
     ports = [free_port(), free_port()]
@@ -159,47 +108,22 @@ def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delive
     recorder = Recorder()
     # the test copy: every receiver posts to the recorder instead of Slack / PagerDuty
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(cfg, webhook_url=recorder.url)))
-    fleet = Fleet(FleetSpec(instances=2, tools=3, models=2, sessions_per_minute=240, seed=5, noise=0.0), ports=ports)
+    fleet = Fleet(LIVE_FLEET, ports=ports)
     fleet.serve(tick_seconds=0.5)
+
+    def firing(name):
+        q = urllib.parse.quote(f'ALERTS{{alertname="{name}", alertstate="firing"}}')
+        return prom.get(f"/api/v1/query?query={q}")["data"]["result"]
     try:
         with alertmanager(str(tmp_path / "alertmanager.yml"), str(tmp_path), port=am_port) as am, \
                 prometheus(str(tmp_path / "prometheus.yml"), str(tmp_path)) as prom:
             time.sleep(4)
-            assert recorder.delivered() == set(), "alerts delivered before any fault"
-
-            fleet.set_fault("tool_outage")
-            assert wait_for(lambda: ("slack-platform", "HermesToolErrorRate", "warning", "web_search")
-                            in recorder.delivered()), recorder.delivered()
-
-            fleet.set_fault("latency_surge")
-            assert wait_for(lambda: {("pagerduty-critical", "HermesCriticalLatency", "critical", ""),
-                                     ("slack-platform", "HermesCriticalLatency", "critical", "")}
-                            <= recorder.delivered()), recorder.delivered()
-            # HermesHighLatency fires too, reaches Alertmanager, and is held back by the inhibition
-            q = urllib.parse.quote('ALERTS{alertname="HermesHighLatency", alertstate="firing"}')
-            assert wait_for(lambda: prom.get(f"/api/v1/query?query={q}")["data"]["result"])
-            assert wait_for(lambda: any(a["labels"]["alertname"] == "HermesHighLatency" and a["status"]["inhibitedBy"]
-                                        for a in am.get("/api/v2/alerts")))
-
-            fleet.crash(1)
-            down = fleet.agents[1].name
-            assert wait_for(lambda: {("pagerduty-critical", "HermesInstanceDown", "critical", down),
-                                     ("slack-platform", "HermesInstanceDown", "critical", down)}
-                            <= recorder.delivered()), recorder.delivered()
-
-            fleet.set_fault("cost_surge")
-            assert wait_for(lambda: ("slack-finance", "HermesCostOverrun", "warning", "")
-                            in recorder.delivered()), recorder.delivered()
-            time.sleep(3)  # let any late notification arrive before judging what was not delivered
-            got = recorder.delivered()
+            got = run_live_faults(fleet, recorder, am, firing)
     finally:
         fleet.stop()
         recorder.close()
-    assert not [g for g in got if g[1] == "HermesHighLatency"], "inhibited HermesHighLatency was delivered"
-    assert {g[1] for g in got if g[0] == "pagerduty-critical"} == {"HermesCriticalLatency", "HermesInstanceDown"}
-    assert {g[1] for g in got if g[0] == "slack-finance"} == {"HermesCostOverrun"}
-    assert {g[1] for g in got if g[0] == "slack-platform"} == {
-        "HermesToolErrorRate", "HermesCriticalLatency", "HermesInstanceDown"}
+    assert received_by(got) == LIVE_RECEIVED
+    assert recorder.label_names() == {name: {frozenset(labels)} for name, labels in LIVE_LABELS.items()}
 
 
 def test_rules_work_unchanged_behind_federation(tmp_path):

@@ -41,6 +41,16 @@ def free_port(preferred: int = 0) -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> List[int]:
+    """`n` distinct TCP ports on 127.0.0.1 that were free a moment ago (all held at once while chosen, so
+    none is handed out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
 def find_binary(names) -> str:
     for n in names:
         path = shutil.which(n)
@@ -146,6 +156,19 @@ def prometheus(config_file: str, workdir: str, port: Optional[int] = None, data_
         flags = server.get("/api/v1/status/flags", timeout=5).get("data", {})
         return os.path.abspath(flags.get("storage.tsdb.path", "")) == data
     with _run("prometheus", argv, f"http://127.0.0.1:{port}", workdir, timeout, ours) as s:
+        yield s
+
+
+@contextlib.contextmanager
+def prometheus_agent(config_file: str, workdir: str, name: str = "prometheus-agent", port: Optional[int] = None,
+                     timeout: float = 30.0) -> Iterator[Server]:
+    """A real Prometheus in agent mode (--enable-feature=agent: scrapes and remote-writes, no local
+    queries or rules) on 127.0.0.1:`port` (free if None), its WAL under `workdir`."""
+    port = port or free_port()
+    argv = [find_binary(PROMETHEUS_BINARIES), f"--config.file={os.path.abspath(config_file)}",
+            "--enable-feature=agent", f"--storage.agent.path={os.path.join(workdir, name + '-wal')}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    with _run(name, argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
         yield s
 
 
