@@ -75,8 +75,7 @@ def test_nothing_refers_to_files_outside_the_repository():
 
 def test_readme_is_a_page():
     """README.md stays one page (what it is, the two commands and what they check, its limits, use in Hermes,
-    where to go next); the rest
-    lives in docs/."""
+    where to go next); the rest lives in docs/."""
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 80
     assert [h for h in lines if h.startswith("## ")] == ["## Two commands", "## Limits", "## Use it in Hermes",
