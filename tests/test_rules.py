@@ -11,6 +11,15 @@ from hermes_dash.config import DEFAULT, config_from_mapping
 from conftest import ROOT, cli, require_tool
 
 
+def promtool_test(path, test: dict) -> None:
+    """Write one `promtool test rules` file and run it: every case passes."""
+    import yaml
+    path.write_text(yaml.safe_dump(test))
+    out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_every_contract_alert_is_generated_with_its_severity_and_team():
     """Each alert of the catalogue is generated, with the severity and team that route it as designed."""
     expected = {
@@ -102,7 +111,6 @@ def test_several_jobs_are_alerted_on_separately(tmp_path):
     """selectors.job naming two jobs (production and staging): the rules select both and keep `job`, so a
     tool failing in production fires for production only, and staging having no target at all fires
     HermesMetricsAbsent for staging only (promtool, on the rules generated from that config)."""
-    import yaml
     from hermes_dash.build import generated_files, write_all
     cfg = config_from_mapping({"selectors": {"job": "hermes-production|hermes-staging"}})
     write_all(str(tmp_path), generated_files(cfg, ("rules",)))
@@ -132,18 +140,13 @@ def test_several_jobs_are_alerted_on_separately(tmp_path):
                                                   "5m: every agent is down, or service discovery finds none. Every "
                                                   "other Hermes alert is blind until this is fixed.",
                                    "runbook_url": f"{cfg.alerting.runbook_url_base}#hermesmetricsabsent"}}]}]}]}
-    path = tmp_path / "two_jobs.yml"
-    path.write_text(yaml.safe_dump(test))
-    out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
+    promtool_test(tmp_path / "two_jobs.yml", test)
 
 
 def test_the_cluster_label_is_kept_and_each_cluster_is_alerted_on_separately(tmp_path):
     """selectors.cluster_label: cluster makes every aggregation keep `cluster` (promtool: a tool failing in
     one cluster fires for that cluster only; a cluster whose agents are all down fires HermesMetricsAbsent
     for it only), and `hermes-dash lint --config` accepts the generated files."""
-    import yaml
     from hermes_dash.build import generated_files, write_all
     cfg_file = tmp_path / "hermes-dash.yml"
     cfg_file.write_text("selectors:\n  cluster_label: cluster\n")
@@ -187,11 +190,7 @@ def test_the_cluster_label_is_kept_and_each_cluster_is_alerted_on_separately(tmp
                                                   "5m: every agent is down, or service discovery finds none. Every "
                                                   "other Hermes alert is blind until this is fixed.",
                                    "runbook_url": f"{cfg.alerting.runbook_url_base}#hermesmetricsabsent"}}]}]}]}
-    path = tmp_path / "clusters.yml"
-    path.write_text(yaml.safe_dump(test))
-    out = subprocess.run([require_tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
+    promtool_test(tmp_path / "clusters.yml", test)
     r = cli("lint", "--config", str(cfg_file), str(tmp_path / "rules"), str(tmp_path / "dashboards"))
     assert (r.returncode, r.stderr) == (0, "")
 

@@ -75,11 +75,16 @@ def _for_dropped(cfg: Config, rec, alerts):
     return rec, alerts
 
 
-def _status_narrowed(cfg: Config, rec, alerts):
+def _in_records(rec, old: str, new: str):
+    """Every recording rule's expression with `old` replaced by `new`."""
     for g in rec:
         for r in g["rules"]:
-            r["expr"] = r["expr"].replace(f'{C.L_STATUS}!="success"', f'{C.L_STATUS}="error"')
-    return rec, alerts
+            r["expr"] = r["expr"].replace(old, new)
+    return rec
+
+
+def _status_narrowed(cfg: Config, rec, alerts):
+    return _in_records(rec, f'{C.L_STATUS}!="success"', f'{C.L_STATUS}="error"'), alerts
 
 
 def _floor_removed(cfg: Config, rec, alerts):
@@ -90,19 +95,12 @@ def _floor_removed(cfg: Config, rec, alerts):
 
 def _tokens_of_two_types(cfg: Config, rec, alerts):
     """The token rules count prompt and completion only, as before Hermes' cache and reasoning types."""
-    only = f'{C.TOKENS.name}{{{C.L_TOKEN_TYPE}=~"prompt|completion", '
-    for g in rec:
-        for r in g["rules"]:
-            r["expr"] = r["expr"].replace(f"{C.TOKENS.name}{{", only)
-    return rec, alerts
+    return _in_records(rec, f"{C.TOKENS.name}{{", f'{C.TOKENS.name}{{{C.L_TOKEN_TYPE}=~"prompt|completion", '), alerts
 
 
 def _sessions_of_one_platform(cfg: Config, rec, alerts):
     """The session rules (HermesTaskCompletionLow's) count the sessions of the CLI only."""
-    for g in rec:
-        for r in g["rules"]:
-            r["expr"] = r["expr"].replace(f"{C.SESSIONS.name}{{", f'{C.SESSIONS.name}{{{C.L_PLATFORM}="cli", ')
-    return rec, alerts
+    return _in_records(rec, f"{C.SESSIONS.name}{{", f'{C.SESSIONS.name}{{{C.L_PLATFORM}="cli", '), alerts
 
 
 def _absent_removed(cfg: Config, rec, alerts):
