@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
+from . import catalogue as C
 from . import store
 from .config import DEFAULT, parse_address
 
@@ -149,6 +150,12 @@ class SafeMultiProcessCollector:
                     else:
                         families.setdefault(metric_name, (kind, help_text))
                         terms.setdefault(metric_name, {}).setdefault((sample, key), []).append(value)
+        for spec in C.METRICS:  # no process running: its sessions and queue are 0, not unknown
+            if spec.type == C.GAUGE and not spec.labels and spec.multiprocess_mode.startswith("live") \
+                    and spec.name not in gauges:
+                gauges[spec.name] = Metric(spec.name, spec.help, "gauge")
+                gauges[spec.name]._multiprocess_mode = spec.multiprocess_mode
+                gauges[spec.name].add_sample(spec.name, (), 0.0)
         out = list(MultiProcessCollector._accumulate_metrics(gauges, True))
         for metric_name, (kind, help_text) in families.items():
             out.append(_exact_family(metric_name, kind, help_text, terms.get(metric_name, {})))

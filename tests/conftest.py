@@ -68,3 +68,29 @@ def history(tmp_path_factory):
     backfill_recording_rules(start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data), str(work))
     with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # loads the rule blocks
         yield prom, end
+
+
+def as_user(uid, fn, *args):
+    """fn(*args) in a forked child running as `uid` (no exec: the interpreter may live where that user
+    cannot read); the repr of its return value, or the text of the exception it raised."""
+    import os
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            try:
+                out = repr(fn(*args))
+            except Exception as e:
+                out = str(e)
+            os.write(w, out.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return text

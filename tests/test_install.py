@@ -74,8 +74,9 @@ def test_the_plugin_runs_without_extras(venv):
                                    "on_session_finalize", "on_session_reset"])
     assert got["line"] == ['hermes_request_duration_seconds_count{status="success"} 1.0']
     assert got["missing"] == ["grafanalib", "promql_parser", "jsonschema", "hypothesis"]
-    assert got["loaded"] == ["hermes_dash", "hermes_dash.catalogue", "hermes_dash.config", "hermes_dash.exporter",
-                             "hermes_dash.instrumentation", "hermes_dash.plugin"]
+    assert got["loaded"] == ["hermes_dash", "hermes_dash.catalogue", "hermes_dash.config", "hermes_dash.daemon",
+                             "hermes_dash.exporter", "hermes_dash.instrumentation", "hermes_dash.plugin",
+                             "hermes_dash.store"]
 
 
 def test_a_command_that_needs_an_extra_names_it(venv, tmp_path):

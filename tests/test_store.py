@@ -19,7 +19,7 @@ from hermes_dash import catalogue as C
 from hermes_dash import store
 from hermes_dash.exporter import SafeMultiProcessCollector
 
-from conftest import ROOT
+from conftest import ROOT, as_user
 
 DEAD = 5_000_000  # above Linux's largest pid (4,194,304): never a live process
 LIVE = 1          # init: always alive
@@ -135,7 +135,7 @@ def test_a_scrape_racing_compactions_never_sees_a_total_fall_or_a_count_twice(tm
     """Processes exit (their files appear) while one thread compacts without pause and another scrapes
     without pause: every scrape's total is one of the true running totals (never a count twice, never
     one missing once seen), scrapes never go down, and the last one is exact."""
-    added = [0]
+    added, started = [0], [0]  # files in place; files being put in place
     stop = threading.Event()
     seen, errors = [], []
 
@@ -152,7 +152,7 @@ def test_a_scrape_racing_compactions_never_sees_a_total_fall_or_a_count_twice(tm
             try:
                 written_before = added[0]
                 served = total(scrape(tmp_path), C.TOOL_CALLS.name)
-                seen.append((written_before, served, added[0]))
+                seen.append((written_before, served, started[0]))
             except Exception as e:  # pragma: no cover
                 errors.append(e)
     threads = [threading.Thread(target=compactor), threading.Thread(target=scraper)]
@@ -160,6 +160,7 @@ def test_a_scrape_racing_compactions_never_sees_a_total_fall_or_a_count_twice(tm
         t.start()
     try:
         for i in range(300):
+            started[0] = i + 1
             write(tmp_path, "counter", DEAD + i, [tool_calls("t", 1)])
             added[0] = i + 1
             stop.wait(0.001)
@@ -303,31 +304,6 @@ def test_safe_directories_pass_and_unsafe_ones_are_refused_with_the_reason(tmp_p
         with pytest.raises(store.StoreError) as e:
             store.check_directory(path)
         assert str(e.value) == message, name
-
-
-def as_user(uid, fn, *args):
-    """fn(*args) in a forked child running as `uid` (no exec: the interpreter may live where that user
-    cannot read); its return value, or the text of the exception it raised."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            try:
-                out = repr(fn(*args))
-            except Exception as e:
-                out = str(e)
-            os.write(w, out.encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    return text
 
 
 def test_a_directory_of_another_user_or_not_writable_is_refused():
