@@ -33,7 +33,7 @@ venv: $(VENV)/.stamp ## create .venv with hermes-dash and its test tools (re-run
 
 $(HERMES_VENV)/.stamp: pyproject.toml
 	@test -x $(HERMES_PY) || $(PYTHON) -m venv $(HERMES_VENV)
-	$(HERMES_PY) -m pip install $(PIP_QUIET) -e '.[hermes]' pytest==9.2.0
+	$(HERMES_PY) -m pip install $(PIP_QUIET) -e '.[hermes]' pytest==9.2.0 opentelemetry-sdk==1.45.2
 	@touch $@
 
 hermes-venv: $(HERMES_VENV)/.stamp ## create .venv-hermes: the real hermes-agent 0.19.0 with this plugin installed

@@ -180,21 +180,23 @@ def _exact_family(name: str, kind: str, help_text: str, terms: Dict[Tuple[str, t
         metric.samples = [Sample(s, dict(labels), _fsum(xs)) for (s, labels), xs in terms.items()]
         return metric
     buckets: Dict[tuple, Dict[float, List[float]]] = {}
-    plain = []
+    plain: Dict[tuple, list] = {}
     for (s, labels), xs in terms.items():
         le = next((v for k, v in labels if k == "le"), None)
         if le is None:
-            plain.append(Sample(s, dict(labels), _fsum(xs)))
+            plain.setdefault(labels, []).append(Sample(s, dict(labels), _fsum(xs)))
         else:
             buckets.setdefault(tuple(kv for kv in labels if kv[0] != "le"), {}).setdefault(float(le), []).extend(xs)
     samples = []
-    for labels, by_bound in buckets.items():
+    for labels in list(buckets) + [lab for lab in plain if lab not in buckets]:
         acc: List[float] = []
-        for bound in sorted(by_bound):
-            acc.extend(by_bound[bound])
+        for bound in sorted(buckets.get(labels, {})):
+            acc.extend(buckets[labels][bound])
             samples.append(Sample(name + "_bucket", dict(labels + (("le", floatToGoString(bound)),)), _fsum(acc)))
-        samples.append(Sample(name + "_count", dict(labels), _fsum(acc)))
-    metric.samples = samples + plain
+        if labels in buckets:
+            samples.append(Sample(name + "_count", dict(labels), _fsum(acc)))
+        samples.extend(plain.get(labels, ()))  # each label set's samples together, as OpenMetrics requires
+    metric.samples = samples
     return metric
 
 
