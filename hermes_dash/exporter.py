@@ -3,11 +3,12 @@
     from hermes_dash.exporter import serve
     server = serve(registry, "127.0.0.1:9464")      # a daemon thread; server.shutdown() stops it
 
-Multiprocess mode is on when PROMETHEUS_MULTIPROC_DIR is set before prometheus_client is imported (a
-Hermes gateway with several worker processes). `prepare_multiprocess_dir` makes a directory left by an
-earlier run safe to reuse; `SafeMultiProcessCollector` reads it without letting one damaged file or one
-bad label value take /metrics down; `MetricsServer` lets any worker take /metrics over when the one
-serving it dies. This module does not define metrics.
+Multiprocess mode reads a directory of prometheus_client multiprocess files: $PROMETHEUS_MULTIPROC_DIR
+(set before prometheus_client is imported), or the directory `hermes-dash serve` owns (hermes_dash.daemon,
+hermes_dash.store). `SafeMultiProcessCollector` reads it, with the archive of exited processes, exactly
+and under the directory's lock, without letting one damaged file or one bad label value take /metrics
+down; `MetricsServer` lets any worker take /metrics over when the one serving it dies. This module does
+not define metrics.
 """
 from __future__ import annotations
 

@@ -17,6 +17,12 @@ from hermes_dash.instrumentation import HermesMetrics
 #: the repository
 ROOT = Path(__file__).resolve().parent.parent
 
+# Hermes' home for every test and the processes they start: an empty one, so a `hermes-dash serve` marker in
+# the real ~/.hermes never decides where a test's metrics go (tests that want a daemon make their own home).
+import os as _os  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+_os.environ["HERMES_HOME"] = _tempfile.mkdtemp(prefix="hermes-home-")
+
 
 def cli(*args, cwd=ROOT, timeout=120, env=None):
     """Run `hermes-dash ARGS` (python -m hermes_dash.cli) as a user would; the CompletedProcess."""
