@@ -8,7 +8,7 @@ HERMES_PY := $(HERMES_VENV)/bin/python
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help dashboards generate lint demo venv hermes-venv wheel system-deps test test-fast test-rules test-hermes bench docs check-generated clean
+.PHONY: help dashboards generate lint demo venv hermes-venv wheel system-deps test test-fast test-rules test-hermes bench bench-store bench-overhead docs check-generated clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ venv: $(VENV)/.stamp ## create .venv with hermes-dash and its test tools (re-run
 
 $(HERMES_VENV)/.stamp: pyproject.toml
 	@test -x $(HERMES_PY) || $(PYTHON) -m venv $(HERMES_VENV)
-	$(HERMES_PY) -m pip install $(PIP_QUIET) -e '.[hermes]' pytest==9.2.0
+	$(HERMES_PY) -m pip install $(PIP_QUIET) -e '.[hermes]' pytest==9.2.0 opentelemetry-sdk==1.45.2
 	@touch $@
 
 hermes-venv: $(HERMES_VENV)/.stamp ## create .venv-hermes: the real hermes-agent 0.19.0 with this plugin installed
@@ -63,12 +63,20 @@ test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 demo: venv system-deps ## simulated fleet + Prometheus + Alertmanager on 127.0.0.1 with the generated config (Ctrl-C stops)
 	$(HD) demo $(DEMO_ARGS)
 
-bench: venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 7 minutes, bench_scale_out: about 10)
+bench: venv hermes-venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 7 minutes, bench_scale_out: about 10)
 	$(PY) bench/bench_instrumentation.py
 	$(PY) bench/bench_dashboards.py
 	$(PY) bench/bench_scenarios.py
+	$(PY) bench/bench_store.py
+	$(HERMES_PY) bench/bench_overhead.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_scale_out.py
+
+bench-store: venv ## the metrics directory over 1,000 one-shot runs, with and without hermes-dash serve (about 2 minutes)
+	$(PY) bench/bench_store.py
+
+bench-overhead: hermes-venv ## the plugin's cost per turn of a real `hermes -z`, against no plugin (about 4 minutes)
+	$(HERMES_PY) bench/bench_overhead.py
 
 docs: venv ## regenerate the generated tables of README.md and docs/*.md (metrics, alerts, recording rules)
 	$(HD) docs --write

@@ -2,6 +2,7 @@
 
     hermes-dash build [--config F] [--root .] [--only dashboards] [--check]   # generated files
     hermes-dash export DIR                   # the files the package carries (no extra needed)
+    hermes-dash serve [--dir D] [--address A] # the host's one exporter of every Hermes process (a daemon)
     hermes-dash lint [PATH ...]              # rule files and dashboards: PromQL, names, alert style
     hermes-dash docs --check|--write [FILE ...]   # the generated tables of README.md and docs/*.md
     GRAFANA_TOKEN=... hermes-dash push --url URL [--folder-uid F]        # upload the dashboards
@@ -53,6 +54,15 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {len(files)} files under {args.dir}/: dashboards/, rules/, deploy/ (the default config; "
           "`hermes-dash build --config FILE --root DIR` with the build extra for another)")
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .daemon import DaemonError, run_daemon
+    try:
+        return run_daemon(args.home, args.dir, args.address, args.compact_interval, _config(args))
+    except DaemonError as e:
+        print(f"hermes-dash serve: {e}", file=sys.stderr)
+        return e.code
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -180,6 +190,15 @@ def _parser() -> argparse.ArgumentParser:
     ex = command("export", _export, "write the dashboards, rules and deploy files the package carries (the "
                  "default config) into a directory; needs no extra")
     ex.add_argument("dir", help="output directory: dashboards/, rules/, deploy/ are written under it")
+
+    sv = command("serve", _serve, "the one long-lived exporter of this host's Hermes processes: serves the sum of "
+                 "their metrics directory on /metrics and archives the counts of exited processes", config=True)
+    sv.add_argument("--home", help="Hermes' home whose plugins report here (default: $HERMES_HOME, else ~/.hermes)")
+    sv.add_argument("--dir", help="the metrics directory (default: HOME/hermes-dash/metrics)")
+    sv.add_argument("--address", help="HOST:PORT of /metrics (default: $HERMES_DASH_METRICS_ADDR, else "
+                    "exporter.address of the config, 127.0.0.1:9464)")
+    sv.add_argument("--compact-interval", type=_seconds, metavar="SECONDS",
+                    help="archive exited processes' files this often (default: exporter.compact_interval_seconds, 30)")
 
     li = command("lint", _lint, "check rule files and dashboards: PromQL, catalogue names, alert style, and "
                  "Grafana's own linter and types", config=True)

@@ -131,6 +131,13 @@ class Exporter:
     # many seconds in a daemon thread, so when the serving worker dies another one takes /metrics over.
     # 0: never retry.
     bind_retry_seconds: float = 5.0
+    # `hermes-dash serve` merges the files of Hermes processes that have exited into its archive this often
+    # (and touches its marker, $HERMES_HOME/hermes-dash/daemon.json). Above 0.
+    compact_interval_seconds: float = 30.0
+    # A plugin keeps writing into the directory of a daemon that stopped (a restart, a crash before systemd
+    # starts it again) for this long after the daemon's last compaction; past it the marker is stale and
+    # each process serves its own /metrics again.
+    daemon_grace_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -777,6 +784,8 @@ def _validate(cfg: Config, path: Optional[str]) -> Config:
         parse_address(cfg.exporter.address)
     except ValueError as e:
         raise _fail(path, "exporter.address", str(e)) from None
+    if cfg.exporter.compact_interval_seconds <= 0:
+        raise _fail(path, "exporter.compact_interval_seconds", "must be above 0")
     return cfg
 
 

@@ -3,30 +3,27 @@
     from hermes_dash.exporter import serve
     server = serve(registry, "127.0.0.1:9464")      # a daemon thread; server.shutdown() stops it
 
-Multiprocess mode is on when PROMETHEUS_MULTIPROC_DIR is set before prometheus_client is imported (a
-Hermes gateway with several worker processes). `prepare_multiprocess_dir` makes a directory left by an
-earlier run safe to reuse; `SafeMultiProcessCollector` reads it without letting one damaged file or one
-bad label value take /metrics down; `MetricsServer` lets any worker take /metrics over when the one
-serving it dies. This module does not define metrics.
+Multiprocess mode reads a directory of prometheus_client multiprocess files: $PROMETHEUS_MULTIPROC_DIR
+(set before prometheus_client is imported), or the directory `hermes-dash serve` owns (hermes_dash.daemon,
+hermes_dash.store). `SafeMultiProcessCollector` reads it, with the archive of exited processes, exactly
+and under the directory's lock, without letting one damaged file or one bad label value take /metrics
+down; `MetricsServer` lets any worker take /metrics over when the one serving it dies. This module does
+not define metrics.
 """
 from __future__ import annotations
 
-import fcntl
-import glob
-import json
 import logging
 import math
 import os
-import re
-import struct
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
+from . import catalogue as C
+from . import store
 from .config import DEFAULT, parse_address
-from .instrumentation import label_value_is_clean, sanitise_label_value
 
 log = logging.getLogger("hermes_dash")
 
@@ -39,54 +36,18 @@ def multiprocess_dir() -> Optional[str]:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # no such process; a number no pid can be
-        return False
-    except PermissionError:
-        return True
-    return True
+#: kept here for callers of earlier versions; the directory's rules live in hermes_dash.store
+prepare_multiprocess_dir = store.prepare
+read_multiprocess_file = store.read_multiprocess_file
+DamagedFile = store.DamagedFile
 
 
-def prepare_multiprocess_dir(path: str, pid: Optional[int] = None) -> None:
-    """Make `path` safe for this process before it writes its first sample.
-
-    prometheus_client keys its files by pid, so a file left by an earlier run whose pid this process
-    now has would be continued as if it were ours (a stale active-sessions gauge, for one). Under an
-    exclusive lock on `path/.hermes-dash.lock`:
-    - live gauges (livesum/liveall/...) of dead processes and of this pid are deleted: their sessions
-      ended with them;
-    - counter and histogram files of this pid are renamed aside, not deleted: their counts stay in the
-      sum, so no counter ever goes backwards (which rate() would read as a reset and a huge increase).
-    Files of other live processes are untouched.
-    """
-    pid = os.getpid() if pid is None else pid
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, ".hermes-dash.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for f in glob.glob(os.path.join(path, "*.db")):
-            base = os.path.basename(f)[:-3]
-            parts = base.split("_")
-            try:
-                owner = int(parts[-1])
-            except ValueError:
-                continue  # already renamed aside
-            if parts[0] == "gauge" and parts[1] in ("livesum", "liveall", "livemax", "livemin",
-                                                    "livemostrecent"):
-                if owner == pid or not _pid_alive(owner):
-                    os.unlink(f)
-            elif owner == pid:
-                n = 0
-                while os.path.exists(os.path.join(path, f"{base}-stale{n}.db")):
-                    n += 1
-                os.replace(f, os.path.join(path, f"{base}-stale{n}.db"))
-
-
-def exposition_registry(registry: CollectorRegistry,
+def exposition_registry(registry: Optional[CollectorRegistry],
                         before_collect: Optional[Callable[[], None]] = None,
-                        max_label_length: int = DEFAULT.instrumentation.max_label_length) -> CollectorRegistry:
-    """The registry /metrics serves: `registry` itself, or a multiprocess collector over the directory.
+                        max_label_length: int = DEFAULT.instrumentation.max_label_length,
+                        directory: Optional[str] = None) -> CollectorRegistry:
+    """The registry /metrics serves: `registry` itself, or a multiprocess collector over the directory
+    (`directory`, else $PROMETHEUS_MULTIPROC_DIR).
 
     `before_collect` runs at every scrape, before any sample is read (the plugin finishes idle sessions).
     In multiprocess mode the files are read by `SafeMultiProcessCollector`: label values are sanitised to
@@ -97,10 +58,10 @@ def exposition_registry(registry: CollectorRegistry,
     ProcessCollector(registry=out)
     if before_collect is not None:
         out.register(_Hook(before_collect))
-    path = multiprocess_dir()
+    path = directory or multiprocess_dir()
     if path:
         out.register(SafeMultiProcessCollector(path, max_label_length))
-    else:
+    elif registry is not None:
         out.register(_Forward(registry))
     return out
 
@@ -132,78 +93,21 @@ class _Forward:
 
 
 # -- multiprocess files, read defensively ------------------------------------------------------------
-_FILE = re.compile(r"(counter|histogram|summary|gauge_([a-z]+))_(\d+)(?:-stale\d+)?\.db")
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 #: an empty file younger than this may be a worker between creating and sizing it: skipped, not set aside
 EMPTY_FILE_GRACE_SECONDS = 10.0
-_HELP_MAX = 1024
-
-
-class DamagedFile(ValueError):
-    """A multiprocess file that cannot be read: empty, truncated, or not what prometheus_client writes."""
-
-
-def read_multiprocess_file(path: str, max_label_length: int):
-    """The samples of one prometheus_client multiprocess file: [(metric, sample name, labels, help,
-    value, timestamp)], label values sanitised to `max_label_length`, non-finite values left out.
-
-    Raises DamagedFile when the file is not a well-formed file of prometheus_client 0.26 (the layout of
-    prometheus_client.mmap_dict: a used-bytes header, then length-prefixed JSON keys padded to 8 bytes,
-    each followed by two doubles). Reads the file once; never mmaps it.
-    """
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise DamagedFile(f"{len(data)} bytes: shorter than the 8-byte header")
-    used = struct.unpack_from("i", data, 0)[0]
-    if used == 0:  # created and sized, nothing written yet
-        return []
-    if not 8 <= used <= len(data):
-        raise DamagedFile(f"header says {used} bytes are used, the file has {len(data)}")
-    out = []
-    pos = 8
-    while pos < used:
-        if pos + 4 > used:
-            raise DamagedFile(f"entry at byte {pos} is cut short")
-        n = struct.unpack_from("i", data, pos)[0]
-        start = pos + 4
-        end = start + n + (8 - (n + 4) % 8)
-        if n <= 0 or end + 16 > used:
-            raise DamagedFile(f"entry at byte {pos} runs past the used bytes")
-        try:
-            metric, name, labels, help_text = json.loads(data[start:start + n].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, TypeError) as e:
-            raise DamagedFile(f"key at byte {pos} is not a JSON [metric, name, labels, help]: {e}") from None
-        if not (isinstance(metric, str) and _NAME.fullmatch(metric) and isinstance(name, str)
-                and _NAME.fullmatch(name) and isinstance(labels, dict) and isinstance(help_text, str)
-                and all(isinstance(k, str) and _LABEL.fullmatch(k) and isinstance(v, str)
-                        for k, v in labels.items())):
-            raise DamagedFile(f"key at byte {pos} does not name a metric, a sample and string labels")
-        if "le" in labels:
-            try:
-                float(labels["le"])
-            except ValueError:
-                raise DamagedFile(f"bucket bound {labels['le'][:32]!r} at byte {pos} is not a number") from None
-        value, timestamp = struct.unpack_from("dd", data, end)
-        pos = end + 16
-        if not math.isfinite(value):
-            continue
-        clean = {k: v if k == "le" or label_value_is_clean(v, max_label_length)
-                 else sanitise_label_value(v, max_label_length) for k, v in labels.items()}
-        if not label_value_is_clean(help_text, _HELP_MAX):
-            help_text = sanitise_label_value(help_text, _HELP_MAX)
-        out.append((metric, name, clean, help_text, value, timestamp))
-    return out
 
 
 class SafeMultiProcessCollector:
     """prometheus_client's MultiProcessCollector, made safe against what a shared directory collects
-    over months: a damaged file (empty, truncated, corrupt) is renamed to `*.db.damaged` with one log
-    line and never read again, while the healthy files are still served; label values written by older
-    versions (lone surrogates, megabyte names) are sanitised; live gauges of processes that died
-    without `mark_process_dead` (SIGKILL) are removed, as `mark_process_dead` would. The files are merged
-    by prometheus_client itself (`MultiProcessCollector._accumulate_metrics`)."""
+    over months, and reading the archive of exited processes (hermes_dash.store):
+    - the directory is read under its shared lock, so a compaction is seen before or after, never half-way;
+    - counters and histograms are exact sums (math.fsum over the archive's partials and every file), so
+      a compaction changes no served value; an archive that cannot be read fails the scrape (HTTP 500)
+      rather than serving totals without it (every counter would seem to reset);
+    - a damaged file (empty, truncated, corrupt) is renamed to `*.damaged` with one log line and never read
+      again, while the healthy files are still served; label values written by older versions (lone
+      surrogates, megabyte names) are sanitised; live gauges of processes that died without
+      `mark_process_dead` (SIGKILL) are removed, as `mark_process_dead` would."""
 
     def __init__(self, path: str, max_label_length: int = DEFAULT.instrumentation.max_label_length):
         self.path = path
@@ -215,34 +119,86 @@ class SafeMultiProcessCollector:
     def collect(self):
         from prometheus_client.metrics_core import Metric
         from prometheus_client.multiprocess import MultiProcessCollector
-        metrics: Dict[str, Any] = {}
-        for f in sorted(glob.glob(os.path.join(self.path, "*.db"))):
-            m = _FILE.fullmatch(os.path.basename(f))
-            if m is None:
-                continue  # not a prometheus_client file
-            typ, mode, pid = ("gauge", m.group(2), m.group(3)) if m.group(2) else (m.group(1), None, m.group(3))
-            if mode is not None and mode.startswith("live") and not _pid_alive(int(pid)):
-                _unlink(f)  # what mark_process_dead does: the dead process has no live sessions
-                continue
-            try:
-                entries = read_multiprocess_file(f, self.max_label_length)
-            except FileNotFoundError:  # removed since the glob (mark_process_dead)
-                continue
-            except Exception as e:  # DamagedFile, an I/O error, or anything else: unreadable
-                if not _is_fresh_empty(f):
-                    _set_aside(f, e)
-                continue
-            for metric_name, name, labels, help_text, value, timestamp in entries:
-                metric = metrics.get(metric_name)
-                if metric is None:
-                    metric = metrics[metric_name] = Metric(metric_name, help_text, typ)
-                key = tuple(sorted(labels.items()))
-                if typ == "gauge":
-                    metric._multiprocess_mode = mode
-                    metric.add_sample(name, key + (("pid", pid),), value, timestamp)
-                else:
-                    metric.add_sample(name, key, value)
-        return MultiProcessCollector._accumulate_metrics(metrics, True)
+        gauges: Dict[str, Any] = {}
+        families: Dict[str, Tuple[str, str]] = {}              # metric -> (kind, help)
+        terms: Dict[str, Dict[Tuple[str, tuple], List[float]]] = {}  # metric -> (sample, labels) -> terms
+        with store.locked(self.path, shared=True):
+            archive = store.read_archive(self.path)
+            for kind, metric, sample, labels, help_text, partials in archive.entries():
+                families.setdefault(metric, (kind, help_text))
+                terms.setdefault(metric, {}).setdefault((sample, tuple(sorted(labels.items()))), []).extend(partials)
+            for name, kind, mode, pid, _aside in store.sources(self.path, archive.generation):
+                f = os.path.join(self.path, name)
+                if mode is not None and mode.startswith("live") and not store.pid_alive(pid):
+                    _unlink(f)  # what mark_process_dead does: the dead process has no live sessions
+                    continue
+                try:
+                    entries = store.read_multiprocess_file(f, self.max_label_length)
+                except FileNotFoundError:  # removed since the listing (mark_process_dead)
+                    continue
+                except Exception as e:  # DamagedFile, an I/O error, or anything else: unreadable
+                    if not _is_fresh_empty(f):
+                        store.set_aside(f, e)
+                    continue
+                for metric_name, sample, labels, help_text, value, timestamp in entries:
+                    key = tuple(sorted(labels.items()))
+                    if kind == "gauge":
+                        metric = gauges.get(metric_name)
+                        if metric is None:
+                            metric = gauges[metric_name] = Metric(metric_name, help_text, "gauge")
+                        metric._multiprocess_mode = mode
+                        metric.add_sample(sample, key + (("pid", str(pid)),), value, timestamp)
+                    else:
+                        families.setdefault(metric_name, (kind, help_text))
+                        terms.setdefault(metric_name, {}).setdefault((sample, key), []).append(value)
+        for spec in C.METRICS:  # no process running: its sessions and queue are 0, not unknown
+            if spec.type == C.GAUGE and not spec.labels and spec.multiprocess_mode.startswith("live") \
+                    and spec.name not in gauges:
+                gauges[spec.name] = Metric(spec.name, spec.help, "gauge")
+                gauges[spec.name]._multiprocess_mode = spec.multiprocess_mode
+                gauges[spec.name].add_sample(spec.name, (), 0.0)
+        out = list(MultiProcessCollector._accumulate_metrics(gauges, True))
+        for metric_name, (kind, help_text) in families.items():
+            out.append(_exact_family(metric_name, kind, help_text, terms.get(metric_name, {})))
+        return out
+
+
+def _fsum(xs: List[float]) -> float:
+    try:
+        return math.fsum(xs)
+    except OverflowError:
+        return math.inf
+
+
+def _exact_family(name: str, kind: str, help_text: str, terms: Dict[Tuple[str, tuple], List[float]]):
+    """One counter, summary or histogram family: each sample the correctly rounded sum of its terms;
+    histogram buckets made cumulative, with `_count` the +Inf bucket (prometheus_client's layout)."""
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
+    from prometheus_client.utils import floatToGoString
+    metric = Metric(name, help_text, kind)
+    if kind != "histogram":
+        metric.samples = [Sample(s, dict(labels), _fsum(xs)) for (s, labels), xs in terms.items()]
+        return metric
+    buckets: Dict[tuple, Dict[float, List[float]]] = {}
+    plain: Dict[tuple, list] = {}
+    for (s, labels), xs in terms.items():
+        le = next((v for k, v in labels if k == "le"), None)
+        if le is None:
+            plain.setdefault(labels, []).append(Sample(s, dict(labels), _fsum(xs)))
+        else:
+            buckets.setdefault(tuple(kv for kv in labels if kv[0] != "le"), {}).setdefault(float(le), []).extend(xs)
+    samples = []
+    for labels in list(buckets) + [lab for lab in plain if lab not in buckets]:
+        acc: List[float] = []
+        for bound in sorted(buckets.get(labels, {})):
+            acc.extend(buckets[labels][bound])
+            samples.append(Sample(name + "_bucket", dict(labels + (("le", floatToGoString(bound)),)), _fsum(acc)))
+        if labels in buckets:
+            samples.append(Sample(name + "_count", dict(labels), _fsum(acc)))
+        samples.extend(plain.get(labels, ()))  # each label set's samples together, as OpenMetrics requires
+    metric.samples = samples
+    return metric
 
 
 def _unlink(path: str) -> None:
@@ -260,27 +216,14 @@ def _is_fresh_empty(path: str) -> bool:
     return st.st_size == 0 and time.time() - st.st_mtime < EMPTY_FILE_GRACE_SECONDS
 
 
-def _set_aside(path: str, why: Exception) -> None:
-    dest, n = path + ".damaged", 0
-    while os.path.exists(dest):
-        n += 1
-        dest = f"{path}.damaged{n}"
-    try:
-        os.replace(path, dest)
-    except FileNotFoundError:  # another scrape thread set it aside first
-        return
-    log.warning("hermes-dash: multiprocess file %s is damaged (%s); moved aside to %s, its counts are no "
-                "longer served", path, why, os.path.basename(dest))
-
-
 # -- the /metrics server, and taking it over from a worker that died ----------------------------------
-def serve(registry: CollectorRegistry, address: str,
+def serve(registry: Optional[CollectorRegistry], address: str,
           before_collect: Optional[Callable[[], None]] = None,
-          max_label_length: int = DEFAULT.instrumentation.max_label_length):
+          max_label_length: int = DEFAULT.instrumentation.max_label_length, directory: Optional[str] = None):
     """Start the /metrics HTTP server on `address` in a daemon thread; returns (server, thread)."""
     host, port = parse_address(address)
     return start_http_server(port, addr=host,
-                             registry=exposition_registry(registry, before_collect, max_label_length))
+                             registry=exposition_registry(registry, before_collect, max_label_length, directory))
 
 
 class MetricsServer:

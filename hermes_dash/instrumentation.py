@@ -24,6 +24,7 @@ import functools
 import hashlib
 import inspect
 import re
+import sys
 import threading
 import time
 from asyncio import CancelledError as _AsyncCancelled
@@ -215,6 +216,25 @@ class _Bounded:
         return out
 
 
+def trace_exemplar() -> Optional[Dict[str, str]]:
+    """The exemplar of an observation made now: the trace and span id of the OpenTelemetry span current in
+    this thread, when something in the process (a tracing plugin) has imported OpenTelemetry and a valid
+    span is current; else None. Never imports OpenTelemetry itself: without it, one dict lookup.
+
+        trace_exemplar()    # {'trace_id': '4bf92f3577b34da6a3ce929d0e0e4736', 'span_id': '00f067aa0ba902b7'}
+    """
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    try:
+        ctx = trace.get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+    except Exception:  # a broken or foreign OpenTelemetry must never cost an observation
+        return None
+
+
 class _ToolTimer:
     """Times and counts one tool call: the one body behind `HermesMetrics.tool_call` (a sync or async
     context manager) and `HermesMetrics.track_tool` (a sync or async decorator, which wraps the call in
@@ -233,7 +253,7 @@ class _ToolTimer:
         elapsed = _perf() - self._start
         counters, duration = self._children
         counters["success" if exc is None else tool_status_for(exc)].inc()
-        duration.observe(elapsed)
+        duration.observe(elapsed, trace_exemplar())
 
     async def __aenter__(self) -> "_ToolTimer":
         return self.__enter__()
@@ -480,7 +500,7 @@ class HermesMetrics:
         counters[status].inc()
         s = self.sample(seconds)
         if s is not None:
-            duration.observe(s)
+            duration.observe(s, trace_exemplar())
 
     # -- steps, turns, sessions -----------------------------------------------------------------------
     def step(self, model: str, step_type: str = "answer") -> Step:
@@ -492,7 +512,7 @@ class HermesMetrics:
         child = self._step_duration.labels(model=self.model_label(model), step_type=step_type)
         s = self.sample(seconds)
         if s is not None:
-            child.observe(s)
+            child.observe(s, trace_exemplar())
 
     def record_turn(self, status: str, seconds: float, platform: Any = None) -> None:
         """One agent turn (the seed's "request"): status success, error or interrupted, from Hermes'
@@ -501,7 +521,7 @@ class HermesMetrics:
         self._platform_children[self.platform_label(platform)][1][status].inc()
         s = self.sample(seconds)
         if s is not None:
-            self._turn_duration.labels(status=status).observe(s)
+            self._turn_duration.labels(status=status).observe(s, trace_exemplar())
 
     def session(self, platform: Any = None) -> Session:
         """Context manager for one session: active while open, steps and outcome recorded at close,

@@ -31,14 +31,17 @@ import functools
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional
 
 from . import catalogue as C
+from . import store
 from .config import load_config
-from .exporter import ADDR_ENV, MetricsServer, multiprocess_dir, prepare_multiprocess_dir
+from .daemon import plugin_mode
+from .exporter import ADDR_ENV, MetricsServer, prepare_multiprocess_dir
 from .instrumentation import HermesMetrics
 
 log = logging.getLogger("hermes_dash")
@@ -339,6 +342,8 @@ class HermesHooks:
                 st = self._session(session_id, now, create=False)
                 if st is not None:
                     self._end_turn(st, "error", now)
+                    if self.idle_timeout <= 0:  # one turn, one session: this one failed
+                        self._finish(_key(session_id), now)
 
     def _post_tool_call(self, tool_name: Any = "", duration_ms: Any = None, status: Any = None,
                         error_type: Any = None, **_: Any) -> None:
@@ -484,16 +489,40 @@ def register(ctx: Any) -> None:
     hooks.register(ctx)
 
 
+def is_one_shot(argv: Any) -> bool:
+    """Whether this process is `hermes -z` / `--oneshot`: Hermes then leaves by os._exit right after the
+    turn's on_session_end, with no on_session_finalize and no atexit (Hermes' own test of its argv)."""
+    return any(a in ("-z", "--oneshot") or a.startswith("--oneshot=") for a in argv[1:] if isinstance(a, str))
+
+
 def _build() -> HermesHooks:
     from prometheus_client import CollectorRegistry
     cfg = load_config()
-    path = multiprocess_dir()
-    if path:
-        prepare_multiprocess_dir(path)
-    metrics = HermesMetrics(registry=CollectorRegistry(), config=cfg.instrumentation)
+    mode = plugin_mode(os.environ, cfg.exporter.daemon_grace_seconds)
+    metrics = None
+    if mode.kind == "daemon":
+        try:  # this process's metrics become files in the daemon's directory, which it serves
+            store.route_metrics(mode.directory, [m.base_name for m in C.METRICS])
+            store.prepare(mode.directory)
+            metrics = HermesMetrics(registry=CollectorRegistry(), config=cfg.instrumentation)
+        except Exception as e:
+            store.unroute([m.base_name for m in C.METRICS])
+            log.warning("hermes-dash: cannot write to %s (%s); this process serves its own /metrics", mode.directory, e)
+            mode = type(mode)("single", reason=f"{mode.directory}: {e}")
+            metrics = None
+    elif mode.kind == "multiprocess":
+        prepare_multiprocess_dir(mode.directory)
+    if metrics is None:
+        metrics = HermesMetrics(registry=CollectorRegistry(), config=cfg.instrumentation)
+    _STATE["mode"] = mode
     hooks = HermesHooks(metrics)
+    if is_one_shot(sys.argv):  # nothing runs after the turn's on_session_end: finish its session there
+        hooks.idle_timeout = 0
     hooks.start_sweeper()
     atexit.register(hooks.finish_all)
+    if not mode.serve:
+        log.info("hermes-dash: %s", mode.reason)
+        return hooks
     address = os.environ.get(ADDR_ENV) or cfg.exporter.address
     try:
         # when another worker of the same gateway serves the shared directory, retry in the background:

@@ -18,6 +18,12 @@ from hermes_dash.instrumentation import HermesMetrics
 #: the repository
 ROOT = Path(__file__).resolve().parent.parent
 
+# Hermes' home for every test and the processes they start: an empty one, so a `hermes-dash serve` marker in
+# the real ~/.hermes never decides where a test's metrics go (tests that want a daemon make their own home).
+import os as _os  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+_os.environ["HERMES_HOME"] = _tempfile.mkdtemp(prefix="hermes-home-")
+
 
 def cli(*args, cwd=ROOT, timeout=120, env=None):
     """Run `hermes-dash ARGS` (python -m hermes_dash.cli) as a user would; the CompletedProcess."""
@@ -75,3 +81,29 @@ def history(tmp_path_factory):
     backfill_recording_rules(start, end, [str(ROOT / "rules" / RECORDING_FILE)], str(data), str(work))
     with prometheus(str(cfg), str(work), data_dir=str(data)) as prom:  # loads the rule blocks
         yield prom, end
+
+
+def as_user(uid, fn, *args):
+    """fn(*args) in a forked child running as `uid` (no exec: the interpreter may live where that user
+    cannot read); the repr of its return value, or the text of the exception it raised."""
+    import os
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            try:
+                out = repr(fn(*args))
+            except Exception as e:
+                out = str(e)
+            os.write(w, out.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return text

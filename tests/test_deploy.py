@@ -1,6 +1,12 @@
 """The generated deployment files: prometheus.yml (promtool), alertmanager.yml (amtool routes, secrets
 in files, inhibition on a live Alertmanager) and the PrometheusRule manifest."""
+import json
+import os
+import shutil
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 import yaml
 
@@ -140,3 +146,69 @@ def test_prometheus_rule_manifest_holds_the_same_groups():
     files = [yaml.safe_load(t) for t in render_rule_files(DEFAULT).values()]
     assert data["spec"]["groups"] == [g for f in files for g in f["groups"]]
     assert data == prometheus_rule(DEFAULT)
+
+
+# -- the hand-written examples for `hermes-dash serve` ---------------------------------------------------
+def _unit():
+    import configparser
+    p = configparser.ConfigParser(strict=False, interpolation=None)
+    p.optionxform = str
+    p.read(ROOT / "deploy" / "systemd" / "hermes-dash.service")
+    return p
+
+
+def test_the_systemd_unit_verifies_and_its_command_serves(tmp_path):
+    """deploy/systemd/hermes-dash.service passes `systemd-analyze verify` (with ExecStart pointing at this
+    checkout's hermes-dash), and its command line, run for a temporary Hermes home, serves /metrics and
+    stops with exit 0 on SIGTERM, as systemd stops it."""
+    import shlex
+    import signal
+    import urllib.request
+    from hermes_dash.harness.servers import free_port
+    analyze = shutil.which("systemd-analyze")
+    unit = (ROOT / "deploy" / "systemd" / "hermes-dash.service").read_text()
+    exe = str(Path(sys.executable).parent / "hermes-dash")
+    if analyze is not None:
+        copy = tmp_path / "hermes-dash.service"
+        copy.write_text(unit.replace("/usr/local/bin/hermes-dash", exe))
+        out = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stdout + out.stderr) == (0, "")
+    argv = shlex.split(_unit()["Service"]["ExecStart"])
+    assert argv[:2] == ["/usr/local/bin/hermes-dash", "serve"]
+    port = free_port()
+    argv = [exe] + [a.replace("127.0.0.1:9464", f"127.0.0.1:{port}") for a in argv[1:]]
+    env = dict(os.environ, HERMES_HOME=str(tmp_path / "home"))
+    env.pop("HERMES_DASH_METRICS_ADDR", None)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads((tmp_path / "home" / "hermes-dash" / "daemon.json").read_text())["directory"] == \
+        str(tmp_path / "home" / "hermes-dash" / "metrics")
+
+
+def test_the_container_example_serves_the_directory_at_the_hosts_path():
+    """deploy/container/compose.yml mounts Hermes' hermes-dash directory at the same path inside (the
+    marker names it for the host's processes), shares the host's pid namespace, runs as Hermes' uid, and
+    publishes /metrics on loopback only; the Containerfile's entry point is `hermes-dash serve`."""
+    compose = yaml.safe_load((ROOT / "deploy" / "container" / "compose.yml").read_text())
+    svc = compose["services"]["hermes-dash"]
+    assert svc["pid"] == "host"
+    assert svc["volumes"] == ["${HERMES_HOME}/hermes-dash:${HERMES_HOME}/hermes-dash"]
+    assert svc["environment"]["HERMES_HOME"].startswith("${HERMES_HOME:?")
+    assert svc["user"].startswith("${HERMES_UID:?")
+    assert svc["ports"] == ["127.0.0.1:9464:9464"]
+    assert svc["build"]["dockerfile"] == "deploy/container/Containerfile"
+    lines = (ROOT / "deploy" / "container" / "Containerfile").read_text().splitlines()
+    assert 'ENTRYPOINT ["hermes-dash", "serve", "--address", "0.0.0.0:9464"]' in lines

@@ -74,8 +74,9 @@ def test_the_plugin_runs_without_extras(venv):
                                    "on_session_finalize", "on_session_reset"])
     assert got["line"] == ['hermes_request_duration_seconds_count{status="success"} 1.0']
     assert got["missing"] == ["grafanalib", "promql_parser", "jsonschema", "hypothesis"]
-    assert got["loaded"] == ["hermes_dash", "hermes_dash.catalogue", "hermes_dash.config", "hermes_dash.exporter",
-                             "hermes_dash.instrumentation", "hermes_dash.plugin"]
+    assert got["loaded"] == ["hermes_dash", "hermes_dash.catalogue", "hermes_dash.config", "hermes_dash.daemon",
+                             "hermes_dash.exporter", "hermes_dash.instrumentation", "hermes_dash.plugin",
+                             "hermes_dash.store"]
 
 
 def test_a_command_that_needs_an_extra_names_it(venv, tmp_path):
@@ -90,14 +91,17 @@ def test_a_command_that_needs_an_extra_names_it(venv, tmp_path):
 
 def test_the_wheel_exports_the_dashboards_rules_and_deploy_files(venv, tmp_path):
     """`hermes-dash export DIR` from the wheel, no extras, writes exactly the repository's generated files
-    (the default config), byte for byte."""
+    (the default config) and deploy/'s hand-written examples (systemd unit, container), byte for byte."""
     out = subprocess.run([str(venv / "bin" / "hermes-dash"), "export", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     written = {p.relative_to(tmp_path / "x").as_posix(): p.read_text() for p in (tmp_path / "x").rglob("*")
                if p.is_file()}
     committed = {p.relative_to(ROOT).as_posix(): p.read_text() for d in ("dashboards", "rules", "deploy")
-                 for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in (".json", ".yml")}
+                 for p in (ROOT / d).rglob("*")
+                 if p.is_file() and (p.suffix in (".json", ".yml", ".service") or p.name == "Containerfile")}
     assert written == committed
+    assert {"deploy/systemd/hermes-dash.service", "deploy/container/Containerfile",
+            "deploy/container/compose.yml"} <= set(written)
     assert len([p for p in written if p.startswith("dashboards/")]) == len(list((ROOT / "dashboards").glob("*.json")))
 

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "hermes_dash"
 RUNTIME = {"hermes_dash", "hermes_dash.catalogue", "hermes_dash.config", "hermes_dash.instrumentation",
-           "hermes_dash.exporter", "hermes_dash.plugin"}
+           "hermes_dash.store", "hermes_dash.exporter", "hermes_dash.daemon", "hermes_dash.plugin"}
 LAYERS = ("runtime", "build", "harness", "cli")
 #: modules a runtime module may import besides the runtime and the standard library: its two dependencies,
 #: and Hermes' own `agent` package, which the plugin imports only when it runs inside Hermes
@@ -129,7 +129,7 @@ def test_the_layer_check_catches_each_kind_of_violation(module, source, problem)
 
 def test_every_module_belongs_to_a_layer():
     """Every module of the package is runtime, build, harness or the CLI, and the runtime is exactly
-    catalogue, config, instrumentation, exporter and plugin."""
+    catalogue, config, instrumentation, store, exporter, daemon and plugin."""
     layers: Dict[str, Set[str]] = {}
     for module in package_modules():
         layers.setdefault(layer(module), set()).add(module)

@@ -161,7 +161,7 @@ def test_surrogate_on_disk_from_an_older_version_is_served_sanitised(tmp_path, m
     out = subprocess.run([require_tool("promtool"), "check", "metrics"], input=text.encode(), capture_output=True,
                          timeout=30)
     assert (out.returncode, out.stdout + out.stderr) == (0, b"")
-    assert sorted(os.listdir(tmp_path)) == ["counter_1000001.db", "counter_1000002.db"]
+    assert sorted(os.listdir(tmp_path)) == [".hermes-dash.lock", "counter_1000001.db", "counter_1000002.db"]
 
 
 SURROGATE_WORKER = textwrap.dedent("""
@@ -210,7 +210,7 @@ def test_damaged_files_are_set_aside_and_healthy_ones_served(tmp_path, monkeypat
         status, text = scrape_served(monkeypatch, tmp_path)
         assert status == 200
         assert tool_value(samples(text), "terminal") == 5
-        assert sorted(os.listdir(tmp_path)) == ["counter_1000001.db", "counter_1000002.db.damaged",
+        assert sorted(os.listdir(tmp_path)) == [".hermes-dash.lock", "counter_1000001.db", "counter_1000002.db.damaged",
                                                 "counter_1000004.db.damaged", "counter_1000005.db.damaged",
                                                 "histogram_1000003.db.damaged"]
         assert len([r for r in caplog.records if "damaged" in r.getMessage()]) == 4
@@ -230,7 +230,7 @@ def test_a_key_of_deeply_nested_json_is_set_aside(tmp_path, monkeypatch):
         + struct.pack("dd", 1, 0))
     status, text = scrape_served(monkeypatch, tmp_path)
     assert (status, tool_value(samples(text), "terminal")) == (200, 5)
-    assert sorted(os.listdir(tmp_path)) == ["counter_1000001.db", "counter_1000002.db.damaged"]
+    assert sorted(os.listdir(tmp_path)) == [".hermes-dash.lock", "counter_1000001.db", "counter_1000002.db.damaged"]
 
 
 def test_a_file_being_created_is_not_set_aside(tmp_path, monkeypatch):
@@ -240,7 +240,7 @@ def test_a_file_being_created_is_not_set_aside(tmp_path, monkeypatch):
     (tmp_path / "counter_1000002.db").write_bytes(b"")
     status, text = scrape_served(monkeypatch, tmp_path)
     assert (status, tool_value(samples(text), "terminal")) == (200, 5)
-    assert sorted(os.listdir(tmp_path)) == ["counter_1000001.db", "counter_1000002.db"]
+    assert sorted(os.listdir(tmp_path)) == [".hermes-dash.lock", "counter_1000001.db", "counter_1000002.db"]
 
 
 def test_killed_worker_leaves_the_active_gauge(tmp_path, monkeypatch):

@@ -2,16 +2,22 @@
 Turn script (stateless, decided from the request): no tool result yet -> call `todo`
 and `read_file`; 2 tool results -> read_file on a missing file (tool error); else final text.
 POST /_control {"mode":"ok"|"429"|"500", "fail_count":N, "delay":s} injects failures; {"usage": {...}} sets the
-usage every answer reports (OpenAI shape: prompt_tokens_details, completion_tokens_details), null the default."""
+usage every answer reports (OpenAI shape: prompt_tokens_details, completion_tokens_details), null the default;
+{"script":"serial"} calls the same three tools one per answer (todo, read_file, read_file on a missing
+file; no tool_delay between them), then answers."""
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "fail_count": 0, "delay": 0, "n": 0, "usage": None}
+STATE = {"mode": "ok", "fail_count": 0, "delay": 0, "n": 0, "usage": None, "script": "tools"}
 USAGE = {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133,
          "prompt_tokens_details": {"cached_tokens": 10}}
 MODELS = {"object": "list", "data": [{"id": "stub-model", "object": "model", "owned_by": "stub",
           "context_length": 128000,  # per-token USD prices, read by Hermes' cost estimator
           "pricing": {"prompt": "0.000001", "completion": "0.000002", "cache_read": "0.0000005"}}]}
+
+
+SERIAL = [("todo", {"todos": [{"id": "1", "content": "x", "status": "in_progress"}]}),
+          ("read_file", {"path": "/etc/hostname"}), ("read_file", {"path": "/nonexistent/missing.txt"})]
 
 
 def plan(msgs):
@@ -20,6 +26,8 @@ def plan(msgs):
         if m.get("role") == "user":
             break
         n_tool += m.get("role") == "tool"
+    if STATE["script"] == "serial":
+        return ("All done: stub final answer.", None) if n_tool >= len(SERIAL) else (None, [SERIAL[n_tool]])
     if n_tool == 0:
         return None, [("todo", {"todos": [{"id": "1", "content": "x", "status": "in_progress"}]}),
                       ("read_file", {"path": "/etc/hostname"})]

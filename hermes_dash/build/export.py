@@ -17,6 +17,8 @@ from . import write_all
 DEFAULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "defaults")
 #: the kinds of generated files the package carries, each a directory of the output
 KINDS = ("dashboards", "rules", "deploy")
+#: what a packaged file's name ends with: generated files, and deploy/'s hand-written examples
+PACKAGED = (".json", ".yml", ".service", "Containerfile")
 
 
 class ExportError(RuntimeError):
@@ -30,7 +32,7 @@ def packaged_files() -> Dict[str, str]:
         top = os.path.join(DEFAULTS, kind)
         for dirpath, _, names in os.walk(top, followlinks=True):
             for name in names:
-                if name.endswith((".json", ".yml")):
+                if name.endswith(PACKAGED):
                     path = os.path.join(dirpath, name)
                     with open(path, encoding="utf-8") as f:
                         files[os.path.relpath(path, DEFAULTS).replace(os.sep, "/")] = f.read()
