@@ -7,6 +7,7 @@ need=()
 command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v vmalert >/dev/null || need+=(victoria-metrics)
+command -v systemd-analyze >/dev/null || need+=(systemd)   # verifies deploy/systemd/hermes-dash.service
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "system-deps: missing ${need[*]} and no apt-get: install promtool and amtool yourself" >&2; exit 1

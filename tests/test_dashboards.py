@@ -249,6 +249,22 @@ def test_threshold_lines_follow_the_config():
         '3 * sum(avg_over_time(hermes_instance:tokens:rate5m{job=~"$job", instance=~"$instance"}[1h]))'
 
 
+def test_thresholds_reach_panels_exactly_as_they_reach_the_alerts():
+    """A threshold of more than six digits (1234567) and one with many decimals reach the panel queries and
+    descriptions as written, the same literal the alert rules use (Python's :g would write 1.23457e+06)."""
+    from hermes_dash.build.rules import all_alert_rules
+    cfg = config_from_mapping({"thresholds": {"daily_token_budget": 1234567, "session_capacity_per_instance": 1234567,
+                                              "token_spike_factor": 2.123456789}})
+    cost, capacity = build_json("cost", cfg), build_json("capacity", cfg)
+    assert panel(cost, "Daily token budget used")["targets"][0]["expr"].endswith(" / 1234567")
+    assert "daily budget of 1234567 " in panel(cost, "Daily token budget used")["description"]
+    assert panel(capacity, "Capacity used by instance")["targets"][0]["expr"].endswith(" / 1234567")
+    assert panel(cost, "Token rate against the spike alert")["targets"][1]["expr"].startswith("2.123456789 * ")
+    alerts = {r.name: r for r in all_alert_rules(cfg)}
+    assert "> 1234567" in alerts[C.A_DAILY_TOKEN_BUDGET].expr
+    assert "2.123456789 *" in alerts[C.A_TOKEN_SPIKE].expr
+
+
 def test_job_selector_and_datasource_follow_the_config():
     """selectors.job bounds the job picker's values (several jobs: an escaped alternation); panels never
     name a job; grafana.datasource is the datasource variable's default."""

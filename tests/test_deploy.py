@@ -2,12 +2,12 @@
 in files, inhibition on a live Alertmanager) and the PrometheusRule manifest."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hermes_dash import catalogue as C
@@ -165,14 +165,13 @@ def test_the_systemd_unit_verifies_and_its_command_serves(tmp_path):
     import signal
     import urllib.request
     from hermes_dash.harness.servers import free_port
-    analyze = shutil.which("systemd-analyze")
+    analyze = require_tool("systemd-analyze")
     unit = (ROOT / "deploy" / "systemd" / "hermes-dash.service").read_text()
     exe = str(Path(sys.executable).parent / "hermes-dash")
-    if analyze is not None:
-        copy = tmp_path / "hermes-dash.service"
-        copy.write_text(unit.replace("/usr/local/bin/hermes-dash", exe))
-        out = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
-        assert (out.returncode, out.stdout + out.stderr) == (0, "")
+    copy = tmp_path / "hermes-dash.service"
+    copy.write_text(unit.replace("/usr/local/bin/hermes-dash", exe))
+    out = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout + out.stderr) == (0, "")
     argv = shlex.split(_unit()["Service"]["ExecStart"])
     assert argv[:2] == ["/usr/local/bin/hermes-dash", "serve"]
     port = free_port()
@@ -189,6 +188,8 @@ def test_the_systemd_unit_verifies_and_its_command_serves(tmp_path):
             except OSError:
                 assert proc.poll() is None, proc.stderr.read()
                 time.sleep(0.05)
+        else:
+            pytest.fail(f"hermes-dash serve did not answer on 127.0.0.1:{port} within 15 s")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

@@ -15,7 +15,7 @@ from hermes_dash.harness.e2e import (LIVE_CONFIG, LIVE_FLEET, LIVE_LABELS, LIVE_
                                      run_live_faults, wait_for)
 from hermes_dash.build.lint import grafana_expand, panels_of
 from hermes_dash.build.rules import RECORDING_FILE, recording_groups
-from hermes_dash.harness.servers import alertmanager, free_port, prometheus
+from hermes_dash.harness.servers import alertmanager, free_ports, prometheus
 from hermes_dash.harness.simulate import Fleet, FleetSpec
 
 from conftest import HISTORY_HOURS as HOURS
@@ -97,8 +97,7 @@ def test_each_fault_pages_the_right_receiver_and_inhibited_alerts_are_not_delive
     (harness.e2e's table, shared with the scale-out test); HermesHighLatency, inhibited by
     HermesCriticalLatency, is never delivered."""
     require_tool("promtool")
-    ports = [free_port(), free_port()]
-    am_port = free_port()
+    *ports, am_port = free_ports(3)
     raw = yaml.safe_load(LIVE_CONFIG)
     raw["prometheus"]["targets"] = [f"127.0.0.1:{p}" for p in ports]
     raw["prometheus"]["alertmanagers"] = [f"127.0.0.1:{am_port}"]
@@ -131,11 +130,10 @@ def test_rules_work_unchanged_behind_federation(tmp_path):
     evaluates the generated rules unchanged fires the same alerts with the same labels: the agents'
     `job` and `instance` survive federation, so per-instance and per-tool alerts stay apart."""
     require_tool("promtool")
-    ports = [free_port(), free_port()]
+    *ports, leaf_port = free_ports(3)
     raw = yaml.safe_load(LIVE_CONFIG)
     cfg = config_from_mapping(raw)
     write_all(str(tmp_path), generated_files(cfg, ("rules",)))
-    leaf_port = free_port()
     (tmp_path / "leaf.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "external_labels": {"replica": "leaf-a"}},
         "scrape_configs": [{"job_name": cfg.selectors.job,

@@ -12,6 +12,7 @@ from typing import Callable, Dict
 from .. import catalogue as C
 from ..config import DEFAULT
 from .rules import all_alert_rules
+from .rules.slo import slo_windows
 
 BEGIN = "<!-- BEGIN GENERATED: {name} (hermes-dash docs --write; do not edit) -->"
 END = "<!-- END GENERATED: {name} -->"
@@ -57,12 +58,12 @@ def recording_table() -> str:
     rows += [f"| `{r.name}` | {', '.join(r.labels)} | {r.help} |" for r in C.RECORDING_RULES]
     names = "<br>".join(f"`{C.slo_rule(sli, '<window>').name}`" for sli in C.SLIS)
     rows.append(f"| {names} | job | SLO error ratios (turns that failed; turns slower than the SLO latency), "
-                "one per burn-rate window of the config: 5m, 30m, 1h, 2h, 6h, 1d, 3d by default. |")
+                f"one per burn-rate window of the config: {', '.join(slo_windows(DEFAULT))} by default. |")
     parts = ", ".join(f"`{k}`" for k in C.SLO_COMPONENTS)
     rows.append("| `hermes_instance:<component>:rate5m`<br>"
                 "`hermes_instance:<component>:increase<window>` | job, instance | The SLO dashboard's components "
                 f"per instance ({parts}): 5m rates at every evaluation, and increases over each burn-rate window "
-                "and the SLO period (30d by default), recorded every 5m from those rates. |")
+                f"and the SLO period ({DEFAULT.slo.period} by default), recorded every 5m from those rates. |")
     return "\n".join(rows) + "\n"
 
 

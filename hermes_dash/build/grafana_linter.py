@@ -2108,7 +2108,6 @@ _LOGQL_NO_UNWRAP = {"count_over_time", "bytes_over_time", "bytes_rate", "absent_
 _LOGQL_VEC_AGGS = {"sum", "avg", "count", "max", "min", "stddev", "stdvar", "bottomk", "topk",
                    "sort", "sort_desc", "approx_topk"}
 _LOGQL_VEC_AGGS_PARAM = {"bottomk", "topk", "approx_topk"}
-_LOGQL_PARSERS = {"json", "logfmt", "regexp", "pattern", "unpack"}
 
 _LOGQL_TOKEN_RE = re.compile(r"""
   (?P<ws>\s+|\#[^\n]*)

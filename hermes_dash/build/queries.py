@@ -137,10 +137,10 @@ class Queries:
         return self._recorded(C.RULE_INSTANCE_COST_24H)
 
     def cost_budget_burn(self) -> str:
-        return f"{self.cost_last_24h()} / {self.cfg.thresholds.daily_cost_budget_usd:g}"
+        return f"{self.cost_last_24h()} / {num(self.cfg.thresholds.daily_cost_budget_usd)}"
 
     def token_budget_burn(self) -> str:
-        return f"{self._recorded(C.RULE_INSTANCE_TOKENS_24H)} / {self.cfg.thresholds.daily_token_budget:g}"
+        return f"{self._recorded(C.RULE_INSTANCE_TOKENS_24H)} / {num(self.cfg.thresholds.daily_token_budget)}"
 
     def cost_per_session(self) -> str:
         return (f"{self._sum(C.COST.name, fn='increase', window='1h')} / "
@@ -153,7 +153,7 @@ class Queries:
     def token_spike_level(self) -> str:
         """factor x the hourly average of that rate: above it (and the floor), HermesTokenSpike's condition holds."""
         avg = f"avg_over_time({self.scope.rec(C.RULE_INSTANCE_TOKENS_RATE)}[1h])"
-        return f"{self.cfg.thresholds.token_spike_factor:g} * {sum_by((), avg)}"
+        return f"{num(self.cfg.thresholds.token_spike_factor)} * {sum_by((), avg)}"
 
     def unpriced_tokens(self) -> str:
         return self._sum(C.UNPRICED_TOKENS.name, *self._by(C.L_MODEL), by=(C.L_MODEL,))
@@ -166,7 +166,7 @@ class Queries:
         return sum_by((), self.scope.series(C.ACTIVE_SESSIONS.name))
 
     def capacity_used(self) -> str:
-        return f"{self.active_sessions()} / {self.cfg.thresholds.session_capacity_per_instance:g}"
+        return f"{self.active_sessions()} / {num(self.cfg.thresholds.session_capacity_per_instance)}"
 
     def memory(self) -> str:
         return self.scope.series(C.PROCESS_MEMORY)

@@ -546,7 +546,6 @@ def _float(v) -> float:
 # Drawing
 # ---------------------------------------------------------------------------------------------------------
 BG = "#181B1F"         # Grafana dark panel background
-PAGE_BG = "#111217"
 BORDER = "#2A2D33"
 TEXT = "#CCCCDC"
 TEXT_DIM = "#8E8E9A"

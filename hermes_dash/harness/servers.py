@@ -90,15 +90,17 @@ class Server:
             return "".join(f.readlines()[-n:])
 
 
-def _wait_ready(server: Server, timeout: float, ours: Optional[Callable[[Server], bool]] = None) -> None:
-    """Wait until the server answers /-/ready. A port picked free a moment ago may have been taken by
-    another process since (tests run side by side): `ours` checks the answer comes from our process."""
+def _wait_ready(server: Server, timeout: float, ours: Optional[Callable[[Server], bool]] = None,
+                path: str = "/-/ready") -> None:
+    """Wait until the server answers `path` with 200; fail at once when its process exits. A port picked
+    free a moment ago may have been taken by another process since (tests run side by side): `ours`
+    checks the answer comes from our process."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
         try:
-            with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as r:
+            with urllib.request.urlopen(server.url + path, timeout=1) as r:
                 if r.status == 200:
                     if ours is None or ours(server):
                         return
@@ -107,7 +109,7 @@ def _wait_ready(server: Server, timeout: float, ours: Optional[Callable[[Server]
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"{server.name} not ready after {timeout:g}s:\n{server.log_tail()}")
+    raise RuntimeError(f"{server.name}: {path} not 200 after {timeout:g}s:\n{server.log_tail()}")
 
 
 @contextlib.contextmanager

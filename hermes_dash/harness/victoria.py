@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import os
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from typing import Dict, Iterator, List, Optional, Sequence
@@ -38,7 +37,7 @@ import yaml
 
 from ..config import duration_seconds
 from .history import rule_stages
-from .servers import Server, _run, find_binary, free_port
+from .servers import Server, _run, _wait_ready, find_binary, free_port
 
 #: flags of the central store (besides where it listens and stores): see the module docstring
 STORE_FLAGS = ("-search.latencyOffset=1s",)
@@ -79,7 +78,7 @@ def vmagent(name: str, scrape_config: str, remote_write_url: str, workdir: str, 
             f"-remoteWrite.tmpDataPath={os.path.join(workdir, name + '-queue')}", "-remoteWrite.flushInterval=1s",
             "-promscrape.suppressScrapeErrors", "-loggerLevel=WARN", *SCRAPER_FLAGS, *extra_args]
     with _run(name, argv, f"http://127.0.0.1:{port}", workdir, timeout) as s:
-        _wait_path(s, "/ready", timeout)
+        _wait_ready(s, timeout, path="/ready")
         yield s
 
 
@@ -185,20 +184,6 @@ def metric_values(text: str, name: str) -> Dict[str, float]:
             key, _, val = line.rpartition(" ")
             out[key[len(name):]] = float(val)
     return out
-
-
-def _wait_path(server: Server, path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(server.url + path, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except (OSError, ConnectionError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name}: {path} not 200 after {timeout:g}s:\n{server.log_tail()}")
-        time.sleep(0.05)
 
 
 def rule_files_of(directory: str) -> List[str]:

@@ -80,8 +80,6 @@ class Q:
     format: str = "time_series"
 
 
-#: the variables every dashboard has (Grafana's dashboard linter requires both), then those a dashboard adds
-SCOPE_VARIABLES = (C.L_JOB, C.L_INSTANCE)
 #: each variable's label in Grafana's variable bar (the linter wants "Job" and "Instance")
 VARIABLE_LABELS = {C.L_JOB: "Job", C.L_INSTANCE: "Instance", C.L_MODEL: "Model", C.L_TOOL: "Tool"}
 #: a multi-select variable at All matches every non-empty value (the linter's allValue for job and instance)

@@ -16,7 +16,6 @@ from typing import Any, Dict, List
 
 #: the Grafana release whose save model and types the dashboards follow (the schema records the same)
 GRAFANA_VERSION = "13.2.3"
-PROMETHEUS = "prometheus"
 #: Grafana's built-in "Annotations & Alerts" annotation, which it adds on load and saves
 BUILT_IN_ANNOTATION = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
                        "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",

@@ -6,6 +6,7 @@ and can add the panel (docs/dashboards.md)."""
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
+from ..text import num
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "capacity"
@@ -24,7 +25,7 @@ def build(cfg: Config):
             Panel("Active sessions by instance", (Q(q.active_sessions(), "{{instance}}"),), "short",
                   C.ACTIVE_SESSIONS, threshold=cap),
             Panel("Capacity used by instance", (Q(q.capacity_used(), "{{instance}}"),), "percentunit",
-                  f"Active sessions over the configured capacity of {cap:g} per instance "
+                  f"Active sessions over the configured capacity of {num(cap)} per instance "
                   f"(metric `{C.ACTIVE_SESSIONS.name}`).", threshold=t.capacity_warning_ratio),
         ]),
         Row("Agent process", [

@@ -2,6 +2,7 @@
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
+from ..text import num
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "cost"
@@ -22,10 +23,10 @@ def build(cfg: Config):
                   f"LLM API cost in US dollars over the last 24 hours (metric `{C.COST.name}`).",
                   kind="stat", width=6, threshold=t.daily_cost_budget_usd),
             Panel("Daily cost budget used", (Q(q.cost_budget_burn(), "cost"),), "percentunit",
-                  f"USD spent in the last 24 h over the daily budget of {t.daily_cost_budget_usd:g} USD "
+                  f"USD spent in the last 24 h over the daily budget of {num(t.daily_cost_budget_usd)} USD "
                   f"(metric `{C.COST.name}`).", kind="stat", width=6, threshold=1),
             Panel("Daily token budget used", (Q(q.token_budget_burn(), "tokens"),), "percentunit",
-                  f"Tokens used in the last 24 h over the daily budget of {t.daily_token_budget:g} "
+                  f"Tokens used in the last 24 h over the daily budget of {num(t.daily_token_budget)} "
                   f"(metric `{C.TOKENS.name}`).", kind="stat", width=6, threshold=1),
             Panel("USD per hour by model", (Q(q.cost_by_model_per_hour(), "{{model}}"),), "currencyUSD", C.COST,
                   width=12, threshold=t.cost_per_hour_usd, stacked=True),
@@ -46,10 +47,10 @@ def build(cfg: Config):
                   "short", C.TOKENS, width=8, stacked=True),
             Panel("Token rate against the spike alert",
                   (Q(q.token_rate(), "tokens/s (5m)"),
-                   Q(q.token_spike_level(), f"{t.token_spike_factor:g}x hourly average")),
+                   Q(q.token_spike_level(), f"{num(t.token_spike_factor)}x hourly average")),
                   "short", f"Tokens per second of the chosen instances (metric `{C.TOKENS.name}`), the level "
-                  f"{t.token_spike_factor:g}x its hourly average, and the floor of "
-                  f"{t.token_spike_min_tokens_per_second:g} tokens/s: {C.A_TOKEN_SPIKE} fires when the rate of "
+                  f"{num(t.token_spike_factor)}x its hourly average, and the floor of "
+                  f"{num(t.token_spike_min_tokens_per_second)} tokens/s: {C.A_TOKEN_SPIKE} fires when the rate of "
                   "the whole job stays above both.", width=8, threshold=t.token_spike_min_tokens_per_second),
             Panel("Unpriced tokens per second", (Q(q.unpriced_tokens(), "{{model}}"),), "short",
                   C.UNPRICED_TOKENS, width=8),

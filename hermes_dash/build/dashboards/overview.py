@@ -2,6 +2,7 @@
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
+from ..text import num, pct
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "overview"
@@ -33,13 +34,13 @@ def build(cfg: Config):
         Row("Service level objectives", [
             Panel("Turn success: error budget left", (Q(q.slo_budget_remaining(
                 C.SLI_TURN_ERRORS, cfg.slo.turn_success_target), "budget left"),), "percentunit",
-                f"Share of the turn success SLO's error budget ({cfg.slo.turn_success_target:.2%} of turns "
+                f"Share of the turn success SLO's error budget ({pct(cfg.slo.turn_success_target)} of turns "
                 f"succeed over {cfg.slo.period}) not spent yet.", kind="stat", width=12,
                 steps=((0, "orange"), (0.25, "green")), threshold_below=True, link="slo"),
             Panel("Turn latency: error budget left", (Q(q.slo_budget_remaining(
                 C.SLI_TURN_SLOW, cfg.slo.turn_latency_target), "budget left"),), "percentunit",
-                f"Share of the turn latency SLO's error budget ({cfg.slo.turn_latency_target:.2%} of turns "
-                f"within {cfg.slo.turn_latency_seconds:g}s over {cfg.slo.period}) not spent yet.", kind="stat",
+                f"Share of the turn latency SLO's error budget ({pct(cfg.slo.turn_latency_target)} of turns "
+                f"within {num(cfg.slo.turn_latency_seconds)}s over {cfg.slo.period}) not spent yet.", kind="stat",
                 width=12, steps=((0, "orange"), (0.25, "green")), threshold_below=True, link="slo"),
         ]),
     ])

@@ -5,7 +5,7 @@ from typing import List
 from ... import catalogue as C
 from ...config import Config
 from ..queries import Queries
-from ..text import pct
+from ..text import num, pct
 from ._common import Panel, Q, Row, dashboard
 
 NAME = "slo"
@@ -49,11 +49,11 @@ def _rows(q: Queries, cfg: Config, sli: str, alert: str, target: float, objectiv
                                 ("Ticket", s.ticket, cfg.alerting.for_durations.slo_ticket)):
         for bw in windows:
             panels.append(Panel(
-                f"{kind}: burn rate over {bw.long} and {bw.short} (condition above {bw.factor:g}x)",
+                f"{kind}: burn rate over {bw.long} and {bw.short} (condition above {num(bw.factor)}x)",
                 (Q(q.slo_burn_rate(sli, bw.long, target), f"burn rate over {bw.long}"),
                  Q(q.slo_burn_rate(sli, bw.short, target), f"burn rate over {bw.short}")), "short",
                 f"How many times faster than the SLO allows the chosen instances spend {budget}, over "
-                f"{bw.long} and over {bw.short}. When both lines are above {bw.factor:g} the "
+                f"{bw.long} and over {bw.short}. When both lines are above {num(bw.factor)} the "
                 f"{'critical' if kind == 'Page' else 'warning'} form of {alert} has its condition; it fires "
                 f"after {for_}.", threshold=bw.factor))
     rows.append(Row(f"{objective}: burn rate over each alert window", panels))
@@ -66,5 +66,5 @@ def build(cfg: Config):
         *_rows(q, cfg, C.SLI_TURN_ERRORS, C.A_TURN_ERROR_BUDGET_BURN, s.turn_success_target,
                "Turn success (interrupted turns left out)"),
         *_rows(q, cfg, C.SLI_TURN_SLOW, C.A_TURN_LATENCY_BUDGET_BURN, s.turn_latency_target,
-               f"Turn latency within {s.turn_latency_seconds:g}s"),
+               f"Turn latency within {num(s.turn_latency_seconds)}s"),
     ])

@@ -20,5 +20,5 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               f.sessions_near_capacity, C.WARNING, C.TEAM_PLATFORM,
               f"A Hermes agent runs more than {pct(t.capacity_warning_ratio)} of its session capacity",
               "{{ $labels.instance }} (job {{ $labels.job }}) runs {{ $value | humanizePercentage }} of its "
-              f"capacity of {t.session_capacity_per_instance:g} concurrent sessions."),
+              f"capacity of {num(t.session_capacity_per_instance)} concurrent sessions."),
     )

@@ -18,14 +18,14 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
     return (
         Alert(C.A_COST_OVERRUN, f"sum by ({', '.join(keep(cfg, C.L_JOB))}) ({e.rec(C.RULE_COST_PER_HOUR)}) > {num(t.cost_per_hour_usd)}",
               f.cost_overrun, C.WARNING, F,
-              f"Hermes LLM spend is above ${t.cost_per_hour_usd:g} per hour",
+              f"Hermes LLM spend is above ${num(t.cost_per_hour_usd)} per hour",
               "Job {{ $labels.job }} spent {{ $value | printf \"%.2f\" }} USD per hour over the last hour "
-              f"(threshold {t.cost_per_hour_usd:g} USD/h)."),
+              f"(threshold {num(t.cost_per_hour_usd)} USD/h)."),
         Alert(C.A_DAILY_COST_BUDGET, f"{e.rec(C.RULE_COST_24H)} > {num(t.daily_cost_budget_usd)}",
               f.daily_cost_budget, C.WARNING, F,
-              f"Hermes spent more than its daily budget of ${t.daily_cost_budget_usd:g}",
+              f"Hermes spent more than its daily budget of ${num(t.daily_cost_budget_usd)}",
               "Job {{ $labels.job }} spent {{ $value | printf \"%.2f\" }} USD over the last 24 hours "
-              f"(budget {t.daily_cost_budget_usd:g} USD)."),
+              f"(budget {num(t.daily_cost_budget_usd)} USD)."),
         Alert(C.A_DAILY_TOKEN_BUDGET, f"{e.rec(C.RULE_TOKENS_24H)} > {num(t.daily_token_budget)}",
               f.daily_token_budget, C.WARNING, F,
               f"Hermes used more than its daily budget of {t.daily_token_budget:,.0f} tokens",
@@ -35,10 +35,10 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
               f"{tokens} > {num(t.token_spike_factor)} * avg_over_time({tokens}[1h])\n"
               f"and {on(cfg)}\n{tokens} > {num(t.token_spike_min_tokens_per_second)}",
               f.token_spike, C.WARNING, F,
-              f"Hermes token consumption is more than {t.token_spike_factor:g}x its hourly average",
+              f"Hermes token consumption is more than {num(t.token_spike_factor)}x its hourly average",
               "Job {{ $labels.job }} consumes {{ $value | humanize }} tokens/s over the last 5m, more than "
-              f"{t.token_spike_factor:g}x its average over the last hour and above the floor of "
-              f"{t.token_spike_min_tokens_per_second:g} tokens/s."),
+              f"{num(t.token_spike_factor)}x its average over the last hour and above the floor of "
+              f"{num(t.token_spike_min_tokens_per_second)} tokens/s."),
         Alert(C.A_UNPRICED_TOKENS, f"{e.rec(C.RULE_UNPRICED_TOKENS_RATE)} > 0",
               f.unpriced_tokens, C.INFO, F,
               "A Hermes model has no price: its spend is not counted",

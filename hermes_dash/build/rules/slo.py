@@ -96,7 +96,7 @@ def alerts(cfg: Config) -> Tuple[Alert, ...]:
             (C.A_TURN_ERROR_BUDGET_BURN, C.SLI_TURN_ERRORS, s.turn_success_target,
              f"{pct(s.turn_success_target)} of turns succeed"),
             (C.A_TURN_LATENCY_BUDGET_BURN, C.SLI_TURN_SLOW, s.turn_latency_target,
-             f"{pct(s.turn_latency_target)} of turns finish within {s.turn_latency_seconds:g}s")):
+             f"{pct(s.turn_latency_target)} of turns finish within {num(s.turn_latency_seconds)}s")):
         for windows, for_, sev, speed in ((s.page, f.slo_page, C.CRITICAL, "fast"),
                                            (s.ticket, f.slo_ticket, C.WARNING, "slowly")):
             factors = ", or ".join(f"{num(bw.factor)}x over {bw.long} and {bw.short}" for bw in windows)
