@@ -7,7 +7,8 @@
 
 The modules at this level are the runtime, what `pip install hermes-dash` puts into an agent's
 environment: ``catalogue`` (every name), ``config``, ``instrumentation`` (the metrics and their helpers),
-``exporter`` (/metrics) and ``plugin`` (Hermes' hooks). They import only prometheus_client and pyyaml.
+``exporter`` (/metrics), ``store`` (the directory a host's processes share), ``daemon`` (`hermes-dash
+serve`) and ``plugin`` (Hermes' hooks). They import only prometheus_client and pyyaml.
 ``hermes_dash.build`` generates and checks dashboards, rules and deploy files (the `build` extra);
 ``hermes_dash.harness`` tests them against real servers (the `test` extra); ``hermes_dash.cli`` is the
 `hermes-dash` command, which nothing imports.

@@ -76,7 +76,8 @@ TOKEN_TYPES = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
 #: the token types of a call's input (the denominator of the prompt cache hit ratio)
 INPUT_TOKEN_TYPES = ("prompt", "cache_read", "cache_write")
 #: cost is counted by token type, and `request` for a fee some routes charge per API call (not a token)
-COST_TYPES = TOKEN_TYPES + ("request",)
+COST_REQUEST = "request"
+COST_TYPES = TOKEN_TYPES + (COST_REQUEST,)
 LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
 # Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn
 # or its last turn expired (no hook for instrumentation.turn_max_age_seconds).
@@ -84,14 +85,19 @@ SESSION_OUTCOMES = ("completed", "failed", "interrupted", "abandoned")
 
 # Why an input was dropped instead of recorded. A number (a duration, a token count, a cost, a gauge
 # value): not a number at all (a string, a bool, None where a number was required), NaN or infinite,
-# or below zero (a sum or a counter must never go down). `no_turn`: an on_session_end with no turn in
-# progress to end (a duplicate, or the end of a turn already expired): it creates no session.
-DROP_REASONS = ("not_a_number", "not_finite", "negative", "no_turn")
+# or below zero (a sum or a counter must never go down), or above MAX_SAMPLE (no real count, cost or
+# duration is; two values near the float limit would make a sum infinite). `no_turn`: an on_session_end
+# with no turn in progress to end (a duplicate, or the end of a turn already expired): it creates no session.
+DROP_REASONS = ("not_a_number", "not_finite", "negative", "no_turn", "too_large")
+NOT_A_NUMBER, NOT_FINITE, NEGATIVE, NO_TURN, TOO_LARGE = DROP_REASONS
+#: the largest number recorded as it is (a token count, USD, seconds, a gauge value); above it, dropped
+MAX_SAMPLE = 1e15
 # What the plugin gave up on: a turn in progress whose session fired no hook for
 # instrumentation.turn_max_age_seconds (its duration is not recorded), a pending API request older than
 # api_request_max_age_seconds or pushed out by max_pending_api_requests, a session finished early because
 # max_open_sessions were open.
 EXPIRED_KINDS = ("turn", "api_request", "session")
+EXPIRED_TURN, EXPIRED_API_REQUEST, EXPIRED_SESSION = EXPIRED_KINDS
 
 #: closed value sets; a label absent from this mapping is open (bounded at run time)
 LABEL_VALUES: Mapping[str, Tuple[str, ...]] = {
@@ -235,7 +241,7 @@ LABEL_SANITISED = Metric(
     labels=("label",), dimension="meta")
 DROPPED_SAMPLES = Metric(
     "hermes_dropped_samples_total", COUNTER,
-    "Inputs dropped instead of recorded, by reason (not_a_number, not_finite, negative, no_turn).",
+    "Inputs dropped instead of recorded, by reason (not_a_number, not_finite, negative, no_turn, too_large).",
     labels=(L_REASON,), dimension="meta")
 EXPIRED = Metric(
     "hermes_expired_total", COUNTER,

@@ -117,7 +117,8 @@ class Instrumentation:
     max_open_sessions: int = 10_000
     max_pending_api_requests: int = 10_000
     # How often each process finishes idle sessions and expires turns and requests, in a daemon thread
-    # (every process of a multi-worker gateway sweeps its own sessions). 0: only when /metrics is scraped.
+    # (every process of a multi-worker gateway sweeps its own sessions). 0: only when /metrics is scraped
+    # (a process that writes into hermes-dash serve's directory is never scraped: it uses 15 then).
     sweep_interval_seconds: float = 15.0
 
 

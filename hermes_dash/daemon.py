@@ -37,6 +37,7 @@ from typing import Any, Mapping, Optional
 
 from . import store
 from .config import DEFAULT, parse_address
+from .exporter import ADDR_ENV, MULTIPROC_ENV
 
 log = logging.getLogger("hermes_dash")
 
@@ -47,7 +48,6 @@ MAX_MARKER_BYTES = 4096
 #: `single` keeps a process's metrics to itself; `auto` (the default) follows the decision order above
 MODE_ENV = "HERMES_DASH_MODE"
 MODES = ("auto", "single")
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: how long a daemon starting waits for another holder of the daemon lock (a plugin probing it) to let go
 START_LOCK_SECONDS = 2.0
 
@@ -272,10 +272,14 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, path)
+        except BaseException:  # a full disk, a signal: no half-written marker left beside the real one
+            store._unlink(tmp)
+            raise
 
     def heartbeat(self) -> None:
         """Touch the marker: a plugin follows a marker of a stopped daemon for `daemon_grace_seconds` after this."""
@@ -316,7 +320,7 @@ def run_daemon(home: Optional[str] = None, directory: Optional[str] = None, addr
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     daemon = Daemon(home or hermes_home(), directory,
-                    address or os.environ.get("HERMES_DASH_METRICS_ADDR") or cfg.exporter.address,
+                    address or os.environ.get(ADDR_ENV) or cfg.exporter.address,
                     cfg.exporter.compact_interval_seconds if compact_interval is None else compact_interval,
                     cfg.instrumentation.max_label_length)
     stop = threading.Event()

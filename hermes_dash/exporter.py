@@ -36,10 +36,8 @@ def multiprocess_dir() -> Optional[str]:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-#: kept here for callers of earlier versions; the directory's rules live in hermes_dash.store
+#: prepare PROMETHEUS_MULTIPROC_DIR for this process (the directory's rules live in hermes_dash.store)
 prepare_multiprocess_dir = store.prepare
-read_multiprocess_file = store.read_multiprocess_file
-DamagedFile = store.DamagedFile
 
 
 def exposition_registry(registry: Optional[CollectorRegistry],
@@ -130,7 +128,7 @@ class SafeMultiProcessCollector:
             for name, kind, mode, pid, _aside in store.sources(self.path, archive.generation):
                 f = os.path.join(self.path, name)
                 if mode is not None and mode.startswith("live") and not store.pid_alive(pid):
-                    _unlink(f)  # what mark_process_dead does: the dead process has no live sessions
+                    store._unlink(f)  # what mark_process_dead does: the dead process has no live sessions
                     continue
                 try:
                     entries = store.read_multiprocess_file(f, self.max_label_length)
@@ -199,13 +197,6 @@ def _exact_family(name: str, kind: str, help_text: str, terms: Dict[Tuple[str, t
         samples.extend(plain.get(labels, ()))  # each label set's samples together, as OpenMetrics requires
     metric.samples = samples
     return metric
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _is_fresh_empty(path: str) -> bool:

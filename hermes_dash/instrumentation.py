@@ -40,7 +40,7 @@ from .config import DEFAULT, Instrumentation, Price
 F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
 _INF = float("inf")
-_NOT_A_NUMBER, _NOT_FINITE, _NEGATIVE, _NO_TURN = C.DROP_REASONS
+_NOT_A_NUMBER, _NOT_FINITE, _NEGATIVE, _TOO_LARGE, _MAX = C.NOT_A_NUMBER, C.NOT_FINITE, C.NEGATIVE, C.TOO_LARGE, C.MAX_SAMPLE
 
 # Exceptions that mean "stopped before it finished" rather than "failed". asyncio.CancelledError is a
 # BaseException since 3.8; concurrent.futures has its own.
@@ -418,7 +418,8 @@ class HermesMetrics:
 
     # -- numbers --------------------------------------------------------------------------------------
     def sample(self, x: Any) -> Optional[float]:
-        """`x` as a float when it is a finite number >= 0; else None, and the drop counted by reason.
+        """`x` as a float when it is a number from 0 to catalogue.MAX_SAMPLE (1e15); else None, and the drop
+        counted by reason.
 
         Every number that reaches a metric passes here (tool-timer and step durations measured by this
         module are differences of perf_counter and need not): a negative duration would lower a
@@ -446,9 +447,9 @@ class HermesMetrics:
             except Exception:
                 self._dropped[_NOT_A_NUMBER].inc()
                 return None
-        if 0.0 <= f < _INF:
+        if 0.0 <= f <= _MAX:
             return f
-        self._dropped[_NEGATIVE if -_INF < f < 0.0 else _NOT_FINITE].inc()
+        self._dropped[_NEGATIVE if -_INF < f < 0.0 else _TOO_LARGE if _MAX < f < _INF else _NOT_FINITE].inc()
         return None
 
     def dropped(self, reason: str) -> None:
@@ -623,10 +624,10 @@ class HermesMetrics:
             else:
                 spent[tt].inc(usd)
                 total += usd
-        fee = costs.get(C.COST_TYPES[-1]) if costs else None
+        fee = costs.get(C.COST_REQUEST) if costs else None
         fee = self.sample(fee) if fee is not None else (table.request if table is not None else None)
         if fee:
-            spent[C.COST_TYPES[-1]].inc(fee)
+            spent[C.COST_REQUEST].inc(fee)
             total += fee
         return total if complete else None
 

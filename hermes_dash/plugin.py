@@ -35,17 +35,19 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from decimal import Decimal
 from typing import Any, Callable, Dict, Optional
 
 from . import catalogue as C
 from . import store
-from .config import load_config
-from .daemon import plugin_mode
+from .config import DEFAULT, load_config
+from .daemon import Mode, plugin_mode
 from .exporter import ADDR_ENV, MetricsServer, prepare_multiprocess_dir
 from .instrumentation import HermesMetrics
 
 log = logging.getLogger("hermes_dash")
 _now = time.monotonic
+DEFAULT_SWEEP_SECONDS = DEFAULT.instrumentation.sweep_interval_seconds
 
 # Hermes' post_tool_call status -> the catalogue's tool status (timeouts are told apart by error_type)
 _TOOL_STATUS = {"ok": "success", "success": "success", "error": "error", "blocked": "blocked",
@@ -164,7 +166,7 @@ class HermesHooks:
             return None
         while len(self._sessions) >= self.max_sessions:
             oldest = next(iter(self._sessions))
-            self.metrics.expired("session")
+            self.metrics.expired(C.EXPIRED_SESSION)
             self._finish(oldest, now, expire_turn=True)
         st = self._sessions[key] = _SessionState(now)
         return st
@@ -194,7 +196,7 @@ class HermesHooks:
         st.turn_started = None
         st.last_outcome = "abandoned"
         self.metrics.session_stopped()
-        self.metrics.expired("turn")
+        self.metrics.expired(C.EXPIRED_TURN)
 
     def _finish(self, key: Any, now: float, expire_turn: bool = False) -> None:
         st = self._sessions.pop(key, None)
@@ -208,8 +210,10 @@ class HermesHooks:
 
     def sweep(self) -> None:
         """Expire pending API requests and turns past their maximum age, and finish sessions idle for
-        the idle timeout. Runs in the sweeper thread and at every scrape; cost proportional to what
-        it expires (both tables are kept oldest first)."""
+        the idle timeout (with an idle timeout of 0, sessions finish when their turn ends: a session
+        with no turn yet is left alone until the turn's maximum age). Runs in the sweeper thread and at
+        every scrape; it looks only at the sessions quiet for longer than the shorter of the two ages
+        (both tables are kept oldest first)."""
         with self._lock:
             now = self._clock()
             while self._attempts:
@@ -217,8 +221,9 @@ class HermesHooks:
                 if now - start < self.api_request_max_age:
                     break
                 del self._attempts[key]
-                self.metrics.expired("api_request")
-            horizon = min(self.idle_timeout, self.turn_max_age)
+                self.metrics.expired(C.EXPIRED_API_REQUEST)
+            idle = self.idle_timeout if self.idle_timeout > 0 else self.turn_max_age
+            horizon = min(idle, self.turn_max_age)
             done = []
             for key, st in self._sessions.items():
                 quiet = now - st.last_seen
@@ -226,7 +231,7 @@ class HermesHooks:
                     break  # every later session had a hook more recently
                 if st.turn_started is not None and quiet >= self.turn_max_age:
                     self._expire_turn(st)
-                if st.turn_started is None and quiet >= self.idle_timeout:
+                if st.turn_started is None and quiet >= idle:
                     done.append(key)
             for key in done:
                 self._finish(key, now)
@@ -287,7 +292,7 @@ class HermesHooks:
             self._attempts.pop(key, None)  # a retry reuses the id: it starts again, newest
             while len(self._attempts) >= self.max_attempts:
                 self._attempts.popitem(last=False)
-                self.metrics.expired("api_request")
+                self.metrics.expired(C.EXPIRED_API_REQUEST)
             self._attempts[key] = now
         self.metrics.llm_request(model, provider)
 
@@ -321,7 +326,7 @@ class HermesHooks:
                                       reasoning_tokens=reasoning, provider=provider,
                                       costs=_hermes_costs(model, counts, provider, base_url))
         elif usage is not None:
-            self.metrics.dropped(C.DROP_REASONS[0])  # not a mapping of token counts
+            self.metrics.dropped(C.NOT_A_NUMBER)  # not a mapping of token counts
 
     def _api_request_error(self, session_id: Any = "", api_request_id: Any = None, model: Any = "",
                            api_duration: Any = None, status_code: Any = None, reason: Any = None,
@@ -362,7 +367,7 @@ class HermesHooks:
             now = self._clock()
             st = self._session(session_id, now, create=False)
             if st is None or st.turn_started is None:  # nothing to end: never a phantom session
-                self.metrics.dropped(C.DROP_REASONS[3])
+                self.metrics.dropped(C.NO_TURN)
                 return
             self._end_turn(st, status, now)
             if self.idle_timeout <= 0:
@@ -422,54 +427,68 @@ def _token_types(usage: dict) -> tuple:
 
 
 def _hermes_costs(model: Any, counts: tuple, provider: Any, base_url: Any) -> Optional[Dict[str, float]]:
-    """Hermes' own pricing of one call, by cost type (catalogue.COST_TYPES): each token type priced
-    alone, so a type Hermes has no price for (a route without cache-read pricing) is left to the table
-    or counted as unpriced while the others are priced; None outside Hermes. Reasoning tokens are output
-    tokens to Hermes: priced at its output price."""
-    pricing = _hermes_pricing()
-    if pricing is None:  # not running inside Hermes
+    """Hermes' own pricing of one call, by cost type (catalogue.COST_TYPES), from its pricing entry for the
+    route (one lookup, cached): each token type at its own price, as Hermes' estimate_usage_cost
+    multiplies them (reasoning tokens are output tokens to Hermes: the output price), so a type Hermes has
+    no price for (a route without cache-write pricing) is left to the table or counted as unpriced while
+    the others are priced; the per-call fee as `request`. None outside Hermes."""
+    entry = _pricing_entry(model, provider, base_url)
+    if entry is None:  # outside Hermes, or Hermes has no price for the route
         return None
-    estimate_usage_cost, CanonicalUsage = pricing
-    name = model if isinstance(model, str) else ""
+    per_million = {"prompt": entry.input_cost_per_million, "completion": entry.output_cost_per_million,
+                   "cache_read": entry.cache_read_cost_per_million,
+                   "cache_write": entry.cache_write_cost_per_million, "reasoning": entry.output_cost_per_million}
     out: Dict[str, float] = {}
-    fields = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
-    for tt, field, raw in zip(C.TOKEN_TYPES, fields, counts):
-        n = _token_count(raw)
-        if not n:
-            continue
-        usd = _estimate(estimate_usage_cost, CanonicalUsage, name, {field: n, "request_count": 0}, provider,
-                        base_url)
-        if usd is not None:
-            out[tt] = usd
-    fee = _estimate(estimate_usage_cost, CanonicalUsage, name, {"request_count": 1}, provider, base_url)
-    if fee:
-        out[C.COST_TYPES[-1]] = fee
+    try:
+        for tt, raw in zip(C.TOKEN_TYPES, counts):
+            n, price = _token_count(raw), per_million[tt]
+            if n and price is not None:
+                out[tt] = float(Decimal(n) * price / _ONE_MILLION)
+        fee = getattr(entry, "request_cost", None)
+        if fee:
+            out[C.COST_REQUEST] = float(fee)
+    except Exception:  # an entry of another shape (another Hermes version): the table prices the call
+        log.debug("hermes-dash: Hermes' pricing entry for %r is not usable", model, exc_info=True)
+        return {}
     return out
 
 
-_PRICING: list = []  # [(estimate_usage_cost, CanonicalUsage) or None], looked up once
+_ONE_MILLION = Decimal(1_000_000)
+#: [Hermes' get_pricing_entry, or None outside Hermes], looked up once (a failing import searches the
+#: whole path each time)
+_PRICING: list = []
+#: (model, provider, base_url) -> (monotonic expiry, Hermes' pricing entry or None). Hermes looks prices
+#: up on the network for some routes (OpenRouter, an OpenAI-compatible /models) and does not cache a
+#: failure: one lookup per route every PRICE_TTL_SECONDS at most, never one per LLM call
+_PRICE_CACHE: Dict[tuple, tuple] = {}
+PRICE_TTL_SECONDS = 600.0
+_PRICE_CACHE_MAX = 256
 
 
-def _hermes_pricing() -> Optional[tuple]:
-    """Hermes' pricing functions, or None outside Hermes (looked up once: a failing import searches the
-    whole path each time)."""
+def _pricing_entry(model: Any, provider: Any, base_url: Any) -> Any:
     if not _PRICING:
         try:
-            from agent.usage_pricing import CanonicalUsage, estimate_usage_cost
-            _PRICING.append((estimate_usage_cost, CanonicalUsage))
-        except ImportError:
+            from agent.usage_pricing import get_pricing_entry
+            _PRICING.append(get_pricing_entry)
+        except ImportError:  # not running inside Hermes
             _PRICING.append(None)
-    return _PRICING[0]
-
-
-def _estimate(estimate: Any, usage_type: Any, model: str, fields: dict, provider: Any,
-              base_url: Any) -> Optional[float]:
-    try:
-        r = estimate(model, usage_type(**fields), provider=provider, base_url=base_url)
-        return None if r.amount_usd is None else float(r.amount_usd)
-    except Exception:  # Hermes' pricing lookup failed: fall back to the table, else count as unpriced
-        log.debug("hermes-dash: Hermes could not price %r", model, exc_info=True)
+    get_entry = _PRICING[0]
+    if get_entry is None:
         return None
+    key = tuple(x if isinstance(x, str) else None for x in (model, provider, base_url))
+    now = _now()
+    hit = _PRICE_CACHE.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    try:
+        entry = get_entry(key[0] or "", provider=key[1], base_url=key[2])
+    except Exception:  # Hermes' pricing lookup failed: the table prices the call, else it is unpriced
+        log.debug("hermes-dash: Hermes could not price %r", model, exc_info=True)
+        entry = None
+    if len(_PRICE_CACHE) >= _PRICE_CACHE_MAX:
+        _PRICE_CACHE.clear()
+    _PRICE_CACHE[key] = (now + PRICE_TTL_SECONDS, entry)
+    return entry
 
 
 # -- the entry point ---------------------------------------------------------------------------------
@@ -487,6 +506,13 @@ def register(ctx: Any) -> None:
         if hooks is None:
             hooks = _STATE["hooks"] = _build()
     hooks.register(ctx)
+
+
+def sweep_interval(configured: float, serves: bool) -> float:
+    """How often this process sweeps its sessions: as configured, except that a process serving no
+    /metrics (it writes into the daemon's directory) sweeps at the default interval when the config says
+    0 (sweep only at scrapes), since nothing ever scrapes it."""
+    return configured if configured > 0 or serves else DEFAULT_SWEEP_SECONDS
 
 
 def is_one_shot(argv: Any) -> bool:
@@ -508,7 +534,7 @@ def _build() -> HermesHooks:
         except Exception as e:
             store.unroute([m.base_name for m in C.METRICS])
             log.warning("hermes-dash: cannot write to %s (%s); this process serves its own /metrics", mode.directory, e)
-            mode = type(mode)("single", reason=f"{mode.directory}: {e}")
+            mode = Mode("single", reason=f"{mode.directory}: {e}")
             metrics = None
     elif mode.kind == "multiprocess":
         prepare_multiprocess_dir(mode.directory)
@@ -518,7 +544,8 @@ def _build() -> HermesHooks:
     hooks = HermesHooks(metrics)
     if is_one_shot(sys.argv):  # nothing runs after the turn's on_session_end: finish its session there
         hooks.idle_timeout = 0
-    hooks.start_sweeper()
+    # a process that serves no /metrics is never scraped: "only at scrapes" (0) would mean never there
+    hooks.start_sweeper(sweep_interval(cfg.instrumentation.sweep_interval_seconds, mode.serve))
     atexit.register(hooks.finish_all)
     if not mode.serve:
         log.info("hermes-dash: %s", mode.reason)

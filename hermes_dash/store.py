@@ -69,6 +69,8 @@ ABSORBING = re.compile(r"((counter|histogram|summary)_\d+(?:-stale\d+)?\.db)\.ab
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _HELP_MAX = 1024
+#: the largest value a file may hold (far above any real total: the plugin records samples up to 1e15)
+MAX_FILE_VALUE = 1e300
 
 
 class StoreError(RuntimeError):
@@ -235,6 +237,9 @@ Entry = Tuple[str, str, Dict[str, str], str, float, float]  # metric, sample nam
 def read_multiprocess_file(path: str, max_label_length: int) -> List[Entry]:
     """The samples of one prometheus_client multiprocess file: [(metric, sample name, labels, help,
     value, timestamp)], label values sanitised to `max_label_length`, non-finite values left out.
+    A value beyond MAX_FILE_VALUE (only a hand-made file, or a version that recorded unbounded numbers,
+    holds one: the plugin records no sample above 1e15) makes the file damaged: summed with another it
+    would overflow, and stop every compaction.
 
     Raises DamagedFile when the file is not a well-formed file of prometheus_client 0.26 (the layout of
     prometheus_client.mmap_dict: a used-bytes header, then length-prefixed JSON keys padded to 8 bytes,
@@ -277,6 +282,9 @@ def read_multiprocess_file(path: str, max_label_length: int) -> List[Entry]:
         pos = end + 16
         if not math.isfinite(value):
             continue
+        if abs(value) > MAX_FILE_VALUE:
+            raise DamagedFile(f"value {value!r} at byte {pos - 16} is beyond {MAX_FILE_VALUE:g}: summed with "
+                              "another it would leave float range")
         clean = {k: v if k == "le" or label_value_is_clean(v, max_label_length)
                  else sanitise_label_value(v, max_label_length) for k, v in labels.items()}
         if not label_value_is_clean(help_text, _HELP_MAX):
@@ -602,13 +610,6 @@ def route_metrics(path: str, names: Iterable[str]) -> None:
         current = router.routes.get(n)
         if current is None or getattr(current, "path", None) != path:
             router.routes[n] = cls
-
-
-def routed_directory(name: str) -> Optional[str]:
-    """The directory metric `name`'s values are routed to, or None."""
-    router = _values.ValueClass
-    cls = router.routes.get(name) if isinstance(router, _Router) else None
-    return getattr(cls, "path", None)
 
 
 def unroute(names: Iterable[str]) -> None:

@@ -468,3 +468,17 @@ def test_metrics_server_takes_the_port_when_it_frees():
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))  # free again
+
+
+def test_numbers_beyond_the_sample_bound_are_dropped_as_too_large():
+    """A token count of 10**308 (it passes as a finite float) and a duration of 1e16 s are dropped and
+    counted as too_large: two such values would make a sum infinite; 1e15 itself is recorded."""
+    reg = CollectorRegistry()
+    m = HermesMetrics(registry=reg)
+    m.record_usage("m", 10**308, 1e15)
+    m.record_tool_call("t", "success", 1e16)
+    assert v(reg, C.TOKENS.name, model="m", token_type="prompt") == 0
+    assert v(reg, C.TOKENS.name, model="m", token_type="completion") == 1e15
+    assert v(reg, C.TOOL_DURATION.name + "_sum", tool_name="t") == 0
+    assert v(reg, C.TOOL_CALLS.name, tool_name="t", status="success") == 1
+    assert dropped(reg, "too_large") == 2

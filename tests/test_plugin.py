@@ -73,7 +73,8 @@ def test_recorded_conversation_gives_exact_metrics():
     assert v(reg, C.TURN_DURATION.name + "_count", status="success") == 1
     assert v(reg, C.TURN_DURATION.name + "_count", status="error") == 1
     assert v(reg, C.ACTIVE_SESSIONS.name) == 0
-    # idle timeout 0: each conversation is a session; the failed one finished at the next sweep
+    # idle timeout 0: each conversation is a session, finished when its turn ends (the failed one by its
+    # final api_request_error); a sweep finishes nothing more
     hooks.sweep()
     assert v(reg, C.SESSION_STEPS.name + "_count") == 2
     assert v(reg, C.SESSION_STEPS.name + "_sum") == 3
@@ -310,3 +311,36 @@ def test_platform_values_are_bounded_like_every_open_label():
     assert "tele\ufffdgram" in platforms
     assert v(reg, C.TURNS.name) == len(names)
     assert v(reg, C.LABEL_OVERFLOW.name, label="platform") == len(names) - limit
+
+
+def test_a_sweep_between_session_start_and_its_turn_finishes_nothing():
+    """With an idle timeout of 0 (every `hermes -z` run), a sweep (the timer, or a scrape) that comes
+    between on_session_start and pre_llm_call leaves the session alone: it is finished once, when its
+    turn ends, as completed — not also as abandoned. A session that never starts a turn is finished,
+    abandoned, after turn_max_age_seconds."""
+    reg, hooks, clock = make(idle=0.0)
+    hooks.on_session_start(session_id="s", model="m", platform="cli")
+    clock.t += 5
+    hooks.sweep()
+    hooks.pre_llm_call(session_id="s", model="m", platform="cli")
+    hooks.on_session_end(session_id="s", completed=True, interrupted=False)
+    hooks.sweep()
+    assert {o: v(reg, C.SESSIONS.name, outcome=o) for o in C.SESSION_OUTCOMES} == \
+        {"completed": 1, "failed": 0, "interrupted": 0, "abandoned": 0}
+    assert v(reg, C.SESSION_STEPS.name + "_count") == 1
+    hooks.on_session_start(session_id="lonely", model="m", platform="cli")
+    clock.t += Instrumentation().turn_max_age_seconds - 1
+    hooks.sweep()
+    assert v(reg, C.SESSIONS.name, outcome="abandoned") == 0
+    clock.t += 1
+    hooks.sweep()
+    assert v(reg, C.SESSIONS.name, outcome="abandoned") == 1
+
+
+def test_a_process_nobody_scrapes_sweeps_even_when_the_config_says_only_at_scrapes():
+    """sweep_interval_seconds: 0 means "sweep at scrapes"; a process that serves no /metrics (it writes into
+    the daemon's directory) is never scraped, so it sweeps at the default 15 s instead; one that serves
+    keeps 0, and a configured interval is kept either way."""
+    from hermes_dash.plugin import sweep_interval
+    assert (sweep_interval(0, serves=True), sweep_interval(0, serves=False)) == (0, 15.0)
+    assert (sweep_interval(2.5, serves=True), sweep_interval(2.5, serves=False)) == (2.5, 2.5)

@@ -326,3 +326,20 @@ def test_a_directory_of_another_user_or_not_writable_is_refused():
         assert as_user(65534, store.check_directory, mine) == repr(mine)
     finally:
         shutil.rmtree(base)
+
+
+def test_a_value_beyond_float_range_sums_sets_its_file_aside_and_compaction_goes_on(tmp_path):
+    """Two exited processes' files holding 1e308 (a version before the 1e15 input bound could write one)
+    would overflow the archive's exact sum and stop every later compaction: both are set aside as damaged
+    at the first compaction, the healthy file is archived, and the next exited process is compacted."""
+    write(tmp_path, "counter", DEAD, [tool_calls("t", 3)])
+    write(tmp_path, "counter", DEAD + 1, [cost(1e308)])
+    write(tmp_path, "counter", DEAD + 2, [cost(1e308)])
+    result = store.compact(str(tmp_path))
+    assert (result.absorbed, result.damaged) == (1, 2)
+    assert total(scrape(tmp_path), C.TOOL_CALLS.name) == 3
+    write(tmp_path, "counter", DEAD + 3, [tool_calls("t", 4)])
+    assert store.compact(str(tmp_path)).absorbed == 1
+    assert total(scrape(tmp_path), C.TOOL_CALLS.name) == 7
+    assert [n for n in listing(tmp_path) if n.endswith(".damaged")] == [
+        f"counter_{DEAD + 1}.db.absorbing-1.damaged", f"counter_{DEAD + 2}.db.absorbing-1.damaged"]
