@@ -63,7 +63,7 @@ test-hermes: hermes-venv ## only the end-to-end tests with the real hermes-agent
 demo: venv system-deps ## simulated fleet + Prometheus + Alertmanager on 127.0.0.1 with the generated config (Ctrl-C stops)
 	$(HD) demo $(DEMO_ARGS)
 
-bench: venv hermes-venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 7 minutes, bench_scale_out: about 10)
+bench: venv hermes-venv system-deps ## run every benchmark under bench/ and print medians (bench_scale: about 15 minutes, bench_scale_out: about 12)
 	$(PY) bench/bench_instrumentation.py
 	$(PY) bench/bench_dashboards.py
 	$(PY) bench/bench_scenarios.py

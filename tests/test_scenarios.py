@@ -259,3 +259,30 @@ def test_every_mutant_is_caught(tmp_path, mutant):
     for fx in good:
         write_fixture(fx, str(tmp_path / "good"), RULES)
     assert run_fixtures(good, jobs=2, batch=6, promtool=require_tool("promtool")).failures == []
+
+
+def test_the_scenarios_run_every_alert_and_exactly_the_records_alerts_read(tmp_path):
+    """alert_inputs keeps every alert rule and, of the recording rules, exactly those an alert reads
+    directly or through other records (the turn P95, the SLO error ratios), none that only dashboards read
+    (the per-instance turn buckets, hermes_instance:*); the alert file is unchanged, and promtool accepts
+    both files."""
+    import re as _re
+    from hermes_dash.build.rules import all_alert_rules, recording_groups
+    from hermes_dash.harness.scenarios.runner import alert_inputs
+    rec, alerts = alert_inputs(RULES, str(tmp_path))
+    kept = {r["record"] for g in yaml.safe_load(Path(rec).read_text())["groups"] for r in g["rules"]}
+    records = {r.rule.name: r.expr for g in recording_groups(DEFAULT) for r in g.rules}
+    read = set()
+    todo = [a.expr for a in all_alert_rules(DEFAULT)]
+    while todo:
+        for name in set(_re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", todo.pop())) & records.keys() - read:
+            read.add(name)
+            todo.append(records[name])
+    assert kept == read
+    assert C.RULE_TURN_P95.name in kept and C.RULE_TURN_BUCKETS.name not in kept  # the panels' buckets
+    assert not any(n.startswith("hermes_instance:") for n in kept)
+    assert Path(alerts).read_text() == yaml.safe_dump(yaml.safe_load((ROOT / "rules" / "hermes_alerts.yml")
+                                                                     .read_text()), sort_keys=False, width=1000)
+    out = subprocess.run([require_tool("promtool"), "check", "rules", rec, alerts], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr

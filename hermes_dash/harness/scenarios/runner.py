@@ -247,12 +247,49 @@ def _make(chunk: List[Tuple[int, Scenario]], cfg: Config) -> List[Fixture]:
     return [fixture(i, s, cfg) for i, s in chunk]
 
 
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def alert_inputs(rule_files: Sequence[str], directory: str) -> List[str]:
+    """The rule files as the scenarios need them: every alert rule, and of the recording rules only those
+    an alert reads, directly or through other records (written to `directory`; the groups keep their
+    names, order and intervals). Records only dashboards read (the per-instance `hermes_instance:*` ones,
+    the SLO dashboard's windows) change no alert; promtool would evaluate them every simulated minute."""
+    docs = []
+    for f in rule_files:
+        with open(f, encoding="utf-8") as fh:
+            docs.append((f, yaml.safe_load(fh) or {}))
+    rules = [r for _, d in docs for g in d.get("groups") or [] for r in g.get("rules") or []]
+    exprs = {r["record"]: r["expr"] for r in rules if "record" in r}
+    needed: set = set()
+    todo = [r["expr"] for r in rules if "alert" in r]
+    while todo:
+        for name in set(_NAME.findall(todo.pop())) & exprs.keys() - needed:
+            needed.add(name)
+            todo.append(exprs[name])
+    os.makedirs(directory, exist_ok=True)
+    out = []
+    for f, d in docs:
+        groups = []
+        for g in d.get("groups") or []:
+            kept = [r for r in g.get("rules") or [] if "alert" in r or r.get("record") in needed]
+            if kept:
+                groups.append(dict(g, rules=kept))
+        path = os.path.join(directory, os.path.basename(f))
+        with open(path, "w", encoding="utf-8") as fh:
+            yaml.safe_dump({"groups": groups}, fh, sort_keys=False, width=1000)
+        out.append(path)
+    return out
+
+
 def generate_and_run(scenarios: Sequence[Scenario], cfg: Config, rule_files: Sequence[str], directory: str,
                      jobs: int = 2, batch: int = 20, promtool: str = "promtool",
                      indices: Optional[Sequence[int]] = None) -> Tuple[List[Fixture], Report]:
     """Build fixtures in `jobs` worker processes and run each batch through promtool as soon as it is
-    written, so Python and promtool overlap. `indices` numbers the scenarios (default 0, 1, ...)."""
+    written, so Python and promtool overlap. `indices` numbers the scenarios (default 0, 1, ...). The
+    fixtures read the alert rules and the recording rules they depend on (`alert_inputs`)."""
     start = time.monotonic()
+    rule_files = alert_inputs(rule_files, os.path.join(directory, "rule-files"))
     indexed = list(zip(indices if indices is not None else range(len(scenarios)), scenarios))
     chunks = [indexed[i:i + batch] for i in range(0, len(indexed), batch)]
     fixtures: List[Fixture] = []
