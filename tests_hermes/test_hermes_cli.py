@@ -19,7 +19,8 @@ from hermes_dash import daemon as D
 from hermes_dash import store
 from hermes_dash.harness.servers import free_port, prometheus
 
-HERE = Path(__file__).resolve().parent
+from conftest import control, stub_llm
+
 HERMES = str(Path(sys.executable).parent / "hermes")
 SEQUENTIAL, CONCURRENT, FAILING = 20, 5, 2
 RUNS = SEQUENTIAL + CONCURRENT
@@ -30,21 +31,15 @@ CALLS_PER_RUN, TOOLS_PER_RUN = 4, 3
 CALL_COST = {"prompt": 101e-6, "cache_read": 5e-6, "completion": 44e-6}
 
 
-def control(base, **kw):
-    urllib.request.urlopen(urllib.request.Request(f"{base}/_control", json.dumps(kw).encode()), timeout=10).read()
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     work = tmp_path_factory.mktemp("cli")
-    pf = work / "stub-port"
-    stub = subprocess.Popen([sys.executable, str(HERE / "stub_llm.py"), str(pf)])
-    for _ in range(200):
-        if pf.exists():
-            break
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{pf.read_text()}"
-    control(base, script="serial")
+    with stub_llm(tmp_path_factory.mktemp("stub")) as base:
+        control(base, script="serial")
+        yield from _with_stub(work, base)
+
+
+def _with_stub(work, base):
     home = work / "hermes-home"
     home.mkdir()
     (home / "config.yaml").write_text(f"""\
@@ -68,12 +63,8 @@ plugins:
     prom_cfg = work / "prometheus.yml"
     prom_cfg.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: hermes-agent\n"
                         f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
-    try:
-        with prometheus(str(prom_cfg), str(work)) as prom:
-            yield {"stub": base, "home": home, "env": env, "port": port, "prom": prom, "work": work}
-    finally:
-        stub.terminate()
-        stub.wait(10)
+    with prometheus(str(prom_cfg), str(work)) as prom:
+        yield {"stub": base, "home": home, "env": env, "port": port, "prom": prom, "work": work}
 
 
 def serve(s):

@@ -1,8 +1,5 @@
 """End to end with the real hermes-agent 0.19.0: the plugin loaded by Hermes, scraped over HTTP."""
 import json
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -11,27 +8,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hermes_dash import catalogue as C
 
-from conftest import METRICS_PORT
+from conftest import METRICS_PORT, control
 
 HERE = Path(__file__).resolve().parent
 RECORDED = json.loads((HERE.parent / "tests" / "data" / "hermes_0.19.0_hook_calls.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    pf = tmp_path_factory.mktemp("stub") / "port"
-    proc = subprocess.Popen([sys.executable, str(HERE / "stub_llm.py"), str(pf)])
-    for _ in range(200):
-        if pf.exists():
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{pf.read_text()}"
-    proc.terminate()
-    proc.wait(5)
-
-
-def control(base, **kw):
-    urllib.request.urlopen(urllib.request.Request(f"{base}/_control", json.dumps(kw).encode()), timeout=10).read()
 
 
 def converse(base):

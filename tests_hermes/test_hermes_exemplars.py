@@ -1,32 +1,13 @@
 """Exemplars with the real hermes-agent: a conversation run inside a real OpenTelemetry SDK span (what a
 tracing plugin beside ours makes current) links its turn, step and tool latency to that trace."""
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
-import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from hermes_dash import catalogue as C
 
 from conftest import METRICS_PORT
 
-HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory):
-    pf = tmp_path_factory.mktemp("stub-exemplars") / "port"
-    proc = subprocess.Popen([sys.executable, str(HERE / "stub_llm.py"), str(pf)])
-    for _ in range(200):
-        if pf.exists():
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{pf.read_text()}"
-    proc.terminate()
-    proc.wait(5)
 
 
 def test_a_conversation_inside_a_span_carries_its_trace_id(stub):
