@@ -12,42 +12,20 @@ plugin writing into the directory of a running `hermes-dash serve`). Point --her
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from hermes_dash.harness.hermes import control, hermes_config, stub_llm
+from hermes_dash.harness.servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-STUB = ROOT / "tests_hermes" / "stub_llm.py"
-CONFIG = """\
-model:
-  default: stub-model
-  provider: custom
-  base_url: {base}/v1
-  api_key: dummy
-  context_length: 128000
-agent:
-  api_max_retries: 1
-security:
-  allow_lazy_installs: false
-  tirith_enabled: false
-plugins:
-  enabled: [{plugins}]
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_once(hermes: str, env: dict, cwd: str) -> tuple:
@@ -72,24 +50,23 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     venv = Path(a.hermes_venv).resolve()
-    hermes, python = str(venv / "bin" / "hermes"), str(venv / "bin" / "python")
     variants = a.variants.split(",")
     work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
-    pf = work / "stub-port"
-    stub = subprocess.Popen([sys.executable, str(STUB), str(pf)])
+    with stub_llm(str(work)) as base:
+        control(base, script="serial")
+        return _measure(a, venv, variants, work, base)
+
+
+def _measure(a, venv: Path, variants, work: Path, base: str) -> int:
+    hermes, python = str(venv / "bin" / "hermes"), str(venv / "bin" / "python")
     daemon = None
     try:
-        while not pf.exists():
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{pf.read_text()}"
-        urllib.request.urlopen(urllib.request.Request(f"{base}/_control", json.dumps({"script": "serial"}).encode()),
-                               timeout=10).read()
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("HERMES_", "PROMETHEUS_MULTIPROC"))}
         envs = {}
         for v in variants:
             home = work / v
             home.mkdir()
-            (home / "config.yaml").write_text(CONFIG.format(base=base, plugins="" if v == "none" else "hermes_dash"))
+            (home / "config.yaml").write_text(hermes_config(base, () if v == "none" else ("hermes_dash",)))
             envs[v] = dict(clean, HERMES_HOME=str(home), HERMES_DISABLE_LAZY_INSTALLS="1",
                            HERMES_DASH_METRICS_ADDR=f"127.0.0.1:{free_port()}")
         if "daemon" in variants:
@@ -123,8 +100,6 @@ def main(argv=None) -> int:
         if daemon is not None:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(30)
-        stub.terminate()
-        stub.wait(10)
     return 0
 
 

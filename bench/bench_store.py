@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Nothing of hermes_dash (hence prometheus_client) is imported at the top: prometheus_client reads
+# PROMETHEUS_MULTIPROC_DIR when it is imported, and the first measurement sets it first.
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,22 +36,9 @@ def free_port() -> int:
 def one_run() -> None:
     """In a forked child: one -z run of the plugin, then os._exit."""
     sys.argv = ["hermes", "-z", "hi"]
-    from hermes_dash import plugin
-
-    class Ctx:
-        def register_hook(self, name, fn):
-            pass
     try:
-        plugin.register(Ctx())
-        h = plugin._STATE["hooks"]
-        sid = f"s{os.getpid()}"
-        h.on_session_start(session_id=sid, model="m", platform="cli")
-        h.pre_llm_call(session_id=sid, model="m", platform="cli")
-        h.pre_api_request(session_id=sid, api_request_id="a", model="m", provider="p")
-        h.post_api_request(session_id=sid, api_request_id="a", model="m", provider="p", finish_reason="stop",
-                           usage={"prompt_tokens": 10, "output_tokens": 2})
-        h.post_tool_call(tool_name="terminal", duration_ms=5, status="ok")
-        h.on_session_end(session_id=sid, completed=True, interrupted=False)
+        from hermes_dash.harness.hermes import one_turn, register_plugin
+        one_turn(register_plugin(), f"s{os.getpid()}")
     finally:
         os._exit(0)
 

@@ -20,13 +20,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from hermes_dash import catalogue as C
 from hermes_dash import daemon as D
 from hermes_dash import store
+from hermes_dash.harness.hermes import ONE_TURN_USAGE
 from hermes_dash.harness.servers import free_port
 
 from conftest import ROOT, as_user
 
 PRICE = {"prompt": 1e-6, "completion": 2e-6}
-#: what one run costs, by token type (10 prompt tokens, 2 completion tokens)
-RUN_COST = {"prompt": 10 * PRICE["prompt"], "completion": 2 * PRICE["completion"]}
+#: what one run (harness.hermes.one_turn: 10 prompt tokens, 2 completion tokens) costs, by token type
+RUN_COST = {"prompt": ONE_TURN_USAGE["prompt_tokens"] * PRICE["prompt"],
+            "completion": ONE_TURN_USAGE["output_tokens"] * PRICE["completion"]}
 
 # One `hermes -z` run as the plugin sees it: registered, one turn (one LLM call, one tool call), then
 # os._exit right after on_session_end, as Hermes' one-shot path exits. Prints the plugin's mode first.
@@ -34,20 +36,9 @@ RUN = textwrap.dedent("""
     import json, os, sys, urllib.request
     sys.argv = ["hermes"] + sys.argv[1:]
     from hermes_dash import plugin
-    class Ctx:
-        def register_hook(self, name, fn):
-            pass
-    plugin.register(Ctx())
-    h = plugin._STATE["hooks"]
+    from hermes_dash.harness.hermes import one_turn, register_plugin
+    one_turn(register_plugin(), f"s{os.getpid()}")
     mode = plugin._STATE["mode"]
-    sid = f"s{os.getpid()}"
-    h.on_session_start(session_id=sid, model="m", platform="cli")
-    h.pre_llm_call(session_id=sid, model="m", platform="cli")
-    h.pre_api_request(session_id=sid, api_request_id="a", model="m", provider="p")
-    h.post_api_request(session_id=sid, api_request_id="a", model="m", provider="p", finish_reason="stop",
-                       usage={"prompt_tokens": 10, "output_tokens": 2})
-    h.post_tool_call(tool_name="terminal", duration_ms=5, status="ok")
-    h.on_session_end(session_id=sid, completed=True, interrupted=False)
     own = None
     server = plugin._STATE.get("server")
     if server is not None and server.serving:

@@ -17,9 +17,8 @@ import pytest
 from hermes_dash import catalogue as C
 from hermes_dash import daemon as D
 from hermes_dash import store
+from hermes_dash.harness.hermes import control, hermes_config, stub_llm
 from hermes_dash.harness.servers import free_port, prometheus
-
-from conftest import control, stub_llm
 
 HERMES = str(Path(sys.executable).parent / "hermes")
 SEQUENTIAL, CONCURRENT, FAILING = 20, 5, 2
@@ -34,7 +33,7 @@ CALL_COST = {"prompt": 101e-6, "cache_read": 5e-6, "completion": 44e-6}
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     work = tmp_path_factory.mktemp("cli")
-    with stub_llm(tmp_path_factory.mktemp("stub")) as base:
+    with stub_llm(str(tmp_path_factory.mktemp("stub"))) as base:
         control(base, script="serial")
         yield from _with_stub(work, base)
 
@@ -42,21 +41,7 @@ def setup(tmp_path_factory):
 def _with_stub(work, base):
     home = work / "hermes-home"
     home.mkdir()
-    (home / "config.yaml").write_text(f"""\
-model:
-  default: stub-model
-  provider: custom
-  base_url: {base}/v1
-  api_key: dummy
-  context_length: 128000
-agent:
-  api_max_retries: 1
-security:
-  allow_lazy_installs: false
-  tirith_enabled: false
-plugins:
-  enabled: [hermes_dash]
-""")
+    (home / "config.yaml").write_text(hermes_config(base))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HERMES_DASH_", "PROMETHEUS_MULTIPROC"))}
     env.update(HERMES_HOME=str(home), HERMES_DISABLE_LAZY_INSTALLS="1")
     port = free_port()

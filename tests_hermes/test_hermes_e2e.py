@@ -8,7 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hermes_dash import catalogue as C
 
-from conftest import METRICS_PORT, control
+from hermes_dash.harness.hermes import control
+
+from conftest import METRICS_PORT
 
 HERE = Path(__file__).resolve().parent
 RECORDED = json.loads((HERE.parent / "tests" / "data" / "hermes_0.19.0_hook_calls.json").read_text())
