@@ -82,6 +82,8 @@ LLM_ERROR_TYPES = ("rate_limit", "context_too_long", "timeout", "api_error")
 # Outcome of a finished session: the outcome of its last turn, `abandoned` when it never finished a turn
 # or its last turn expired (no hook for instrumentation.turn_max_age_seconds).
 SESSION_OUTCOMES = ("completed", "failed", "interrupted", "abandoned")
+#: the session outcome a turn's status gives (the outcome of its last turn)
+TURN_OUTCOMES = {"success": "completed", "error": "failed", "interrupted": "interrupted"}
 
 # Why an input was dropped instead of recorded. A number (a duration, a token count, a cost, a gauge
 # value): not a number at all (a string, a bool, None where a number was required), NaN or infinite,

@@ -292,6 +292,10 @@ class Step:
         self.__exit__(exc_type, exc, tb)
 
 
+#: how a `with m.session()` block ended (tool_status_for of its exception) -> the session's outcome
+_SESSION_OUTCOME = {"success": "completed", "cancelled": "interrupted"}
+
+
 class Session:
     """One agent session: active while open; steps and outcome recorded when it closes.
 
@@ -321,7 +325,7 @@ class Session:
         outcome = self.outcome
         if outcome is None:
             status = tool_status_for(exc)
-            outcome = {"success": "completed", "cancelled": "interrupted"}.get(status, "failed")
+            outcome = _SESSION_OUTCOME.get(status, "failed")
         self._metrics.session_finished(self.steps, outcome, platform=self.platform)
 
 
@@ -362,6 +366,9 @@ class HermesMetrics:
         # children cached per admitted tool: ({status: counter child}, duration child)
         self._tool_children: Dict[str, Tuple[Dict[str, Any], Any]] = {}
         self._cost_children: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        # per admitted model: ({step type: step duration child}, {error type: LLM errors child}, LLM requests
+        # child); the hot path looks children up in these instead of calling .labels() (a lock and a tuple)
+        self._model_children: Dict[str, Tuple[Dict[str, Any], Dict[str, Any], Any]] = {}
         # per admitted model: ({token type: hermes_tokens_total child}, {token type: unpriced child})
         self._token_children: Dict[str, Tuple[Dict[str, Any], Dict[str, Any]]] = {}
         # per admitted platform: ({outcome: sessions child}, {status: turns child})
@@ -384,8 +391,7 @@ class HermesMetrics:
 
     # -- series initialisation ------------------------------------------------------------------------
     def _init_closed_sets(self) -> None:
-        for status in C.TURN_STATUSES:
-            self._turn_duration.labels(status=status)
+        self._turn_children = {status: self._turn_duration.labels(status=status) for status in C.TURN_STATUSES}
         for label in C.OPEN_LABELS:
             self._overflow.labels(label=label)
             self._sanitised.labels(label=label)
@@ -399,11 +405,10 @@ class HermesMetrics:
     def _init_model(self, model: str) -> None:
         self._token_children[model] = ({tt: self._tokens.labels(model=model, token_type=tt) for tt in C.TOKEN_TYPES},
                                        {tt: self._unpriced.labels(model=model, token_type=tt) for tt in C.TOKEN_TYPES})
-        for et in C.LLM_ERROR_TYPES:
-            self._llm_errors.labels(model=model, error_type=et)
-        for st in C.STEP_TYPES:
-            self._step_duration.labels(model=model, step_type=st)
-        self._llm_requests.labels(model=model)
+        self._model_children[model] = (
+            {st: self._step_duration.labels(model=model, step_type=st) for st in C.STEP_TYPES},
+            {et: self._llm_errors.labels(model=model, error_type=et) for et in C.LLM_ERROR_TYPES},
+            self._llm_requests.labels(model=model))
 
     def _init_platform(self, platform: str) -> None:
         self._platform_children[platform] = (
@@ -510,7 +515,8 @@ class HermesMetrics:
 
     def record_step(self, model: str, step_type: str, seconds: float) -> None:
         """One reasoning step timed elsewhere; a bad duration is dropped (and counted)."""
-        child = self._step_duration.labels(model=self.model_label(model), step_type=step_type)
+        m = self.model_label(model)
+        child = self._model_children[m][0].get(step_type) or self._step_duration.labels(model=m, step_type=step_type)
         s = self.sample(seconds)
         if s is not None:
             child.observe(s, trace_exemplar())
@@ -522,7 +528,7 @@ class HermesMetrics:
         self._platform_children[self.platform_label(platform)][1][status].inc()
         s = self.sample(seconds)
         if s is not None:
-            self._turn_duration.labels(status=status).observe(s, trace_exemplar())
+            (self._turn_children.get(status) or self._turn_duration.labels(status=status)).observe(s, trace_exemplar())
 
     def session(self, platform: Any = None) -> Session:
         """Context manager for one session: active while open, steps and outcome recorded at close,
@@ -564,14 +570,14 @@ class HermesMetrics:
     def llm_request(self, model: str, provider: Optional[str] = None) -> None:
         """Count one LLM API call attempt (the denominator of the LLM error rate)."""
         m = self.model_label(model)
-        self._llm_requests.labels(model=m).inc()
+        self._model_children[m][2].inc()
         self._cost_children_of(m, self._provider(provider))
 
     def record_llm_error(self, model: str, error: Any = None, *, status_code: Optional[int] = None,
                          reason: Optional[str] = None) -> str:
         """Count one failed LLM call attempt; returns the error type it was classified as."""
         et = classify_llm_error(error, status_code=status_code, reason=reason)
-        self._llm_errors.labels(model=self.model_label(model), error_type=et).inc()
+        self._model_children[self.model_label(model)][1][et].inc()
         return et
 
     def _provider(self, provider: Any) -> str:

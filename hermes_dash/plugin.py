@@ -189,7 +189,7 @@ class HermesHooks:
         self.metrics.record_turn(status, now - st.turn_started, st.platform)
         self.metrics.session_stopped()
         st.turn_started = None
-        st.last_outcome = {"success": "completed", "error": "failed"}.get(status, status)
+        st.last_outcome = C.TURN_OUTCOMES[status]
 
     def _expire_turn(self, st: _SessionState) -> None:
         """Give up on the turn in progress: not recorded, no longer active, counted."""
